@@ -1,0 +1,272 @@
+//! [`JwtAuthBuilder`]: every option of the validator and the layer, each with its default.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde::de::DeserializeOwned;
+
+use crate::claims::Claims;
+use crate::error::ConfigError;
+use crate::key::{AlgorithmSet, KeyResolver};
+use crate::layer::{JwtAuthLayer, LayerOptions};
+use crate::response::DefaultResponder;
+use crate::source::TokenSource;
+use crate::validate::{ClaimCheck, Inner, Required, Rules, Validator};
+
+/// Configures a [`JwtAuthLayer`] ([`build`](Self::build)) or a bare [`Validator`]
+/// ([`build_validator`](Self::build_validator)).
+///
+/// Start from [`JwtAuthLayer::builder`] or [`Validator::builder`]. Only
+/// [`algorithms`](Self::algorithms) is required; every other option has a safe default.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_auth::{Algorithm, JwtAuthLayer, StaticKey, TokenSource};
+///
+/// #[derive(serde::Deserialize)]
+/// struct MyClaims { sub: String }
+///
+/// let layer = JwtAuthLayer::<MyClaims>::builder(StaticKey::hmac(Algorithm::HS256, &[42; 32])?)
+///     .algorithms([Algorithm::HS256])
+///     .issuer("https://auth.example.com")
+///     .audience("orders-api")
+///     .leeway(Duration::from_secs(30))
+///     .token_sources([TokenSource::bearer(), TokenSource::cookie("access_token")])
+///     .build()?;
+/// # Ok::<(), tower_jwt_auth::ConfigError>(())
+/// ```
+pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
+    resolver: R,
+    algorithms: AlgorithmSet,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    required: Vec<String>,
+    typ: Option<String>,
+    max_token_size: usize,
+    scopes: Vec<String>,
+    checks: Vec<ClaimCheck<T>>,
+    options: LayerOptions,
+    responder: E,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
+    pub(crate) fn new(resolver: R) -> Self {
+        JwtAuthBuilder {
+            resolver,
+            algorithms: AlgorithmSet::empty(),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: Duration::from_secs(60),
+            required: vec!["exp".to_owned()],
+            typ: None,
+            max_token_size: 8 * 1024,
+            scopes: Vec::new(),
+            checks: Vec::new(),
+            options: LayerOptions::default(),
+            responder: DefaultResponder::default(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<T, R> JwtAuthBuilder<T, R, DefaultResponder> {
+    /// The `realm` of the default responder's `WWW-Authenticate` challenges.
+    /// Defaults to `"api"`.
+    ///
+    /// # Panics
+    ///
+    /// If the realm is not printable ASCII or contains `"` or `\`.
+    #[track_caller]
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.responder = DefaultResponder::with_realm(realm);
+        self
+    }
+}
+
+impl<T, R, E> JwtAuthBuilder<T, R, E> {
+    /// The algorithms a token may use. Required: they are never taken from the token, and
+    /// `none` is never allowed. A key further narrows this to the algorithms it is bound to.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Accepts tokens whose `iss` is this issuer; call again to accept several.
+    /// Defaults to none configured: `iss` is then not checked.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Accepts tokens whose `aud` (a string or an array) names this audience; call again
+    /// to accept several. Defaults to none configured, and then a token that carries `aud`
+    /// is refused (RFC 7519 §4.1.3): configure the audience your service is.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf`. Defaults to 60 seconds.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Registered claims that must be present, among `exp`, `nbf`, `iat`, `iss`, `aud`,
+    /// `sub`, `jti`. Replaces the default, which is `["exp"]`.
+    pub fn required_claims<S: Into<String>>(mut self, claims: impl IntoIterator<Item = S>) -> Self {
+        self.required = claims.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The header `typ` tokens must carry, compared as a media type (case-insensitive,
+    /// `application/` optional): e.g. `"at+jwt"` (RFC 9068). Defaults to not checked.
+    pub fn expected_typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+
+    /// The largest token accepted, in bytes, checked before any decoding. Defaults to 8 KiB.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Scopes the token must grant, read from `scope` (space-separated) or `scp` (an array
+    /// or a space-separated string). A token without them gets 403 `insufficient_scope`.
+    /// Defaults to none.
+    pub fn require_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// A check of your own on verified claims; `false` answers 403 `insufficient_scope`.
+    /// Runs after every other check. Defaults to none.
+    pub fn check_claims(
+        mut self,
+        check: impl Fn(&Claims<T>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.checks.push(Box::new(check));
+        self
+    }
+
+    /// Where the layer looks for the token. Defaults to `[TokenSource::bearer()]`.
+    pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        self.options.sources = sources.into_iter().collect();
+        self
+    }
+
+    /// Optional mode: a request without a token passes without claims (handlers take
+    /// `Option<Claims<T>>`); a request with a bad token is still refused. Defaults to off.
+    pub fn optional(mut self, optional: bool) -> Self {
+        self.options.optional = optional;
+        self
+    }
+
+    /// Lets CORS preflight requests (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) through unauthenticated, since browsers never send
+    /// credentials on them. Defaults to on.
+    pub fn allow_cors_preflight(mut self, allow: bool) -> Self {
+        self.options.cors_preflight = allow;
+        self
+    }
+
+    /// How rejections are answered. Defaults to [`DefaultResponder`]: RFC 6750 for HTTP,
+    /// trailers-only status for gRPC.
+    pub fn error_responder<E2>(self, responder: E2) -> JwtAuthBuilder<T, R, E2> {
+        JwtAuthBuilder {
+            resolver: self.resolver,
+            algorithms: self.algorithms,
+            issuers: self.issuers,
+            audiences: self.audiences,
+            leeway: self.leeway,
+            required: self.required,
+            typ: self.typ,
+            max_token_size: self.max_token_size,
+            scopes: self.scopes,
+            checks: self.checks,
+            options: self.options,
+            responder,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<T, R, E> JwtAuthBuilder<T, R, E>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+    E: Send + Sync + 'static,
+{
+    /// Builds the layer.
+    pub fn build(self) -> Result<JwtAuthLayer<T, R, E>, ConfigError> {
+        crate::install_crypto_provider();
+        let (validator, options, responder) = self.into_parts()?;
+        Ok(JwtAuthLayer::from_parts(validator, options, responder))
+    }
+
+    /// Builds a validator alone; the layer's options (sources, optional mode, CORS,
+    /// responder) do not apply to it.
+    pub fn build_validator(self) -> Result<Validator<T, R>, ConfigError> {
+        crate::install_crypto_provider();
+        self.into_parts().map(|(validator, _, _)| validator)
+    }
+
+    fn into_parts(self) -> Result<(Validator<T, R>, LayerOptions, E), ConfigError> {
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        let required = self
+            .required
+            .iter()
+            .try_fold(Required::default(), |acc, name| {
+                acc.with(name)
+                    .ok_or_else(|| ConfigError::UnknownClaim(name.clone()))
+            })?;
+        let scopes = (!self.scopes.is_empty()).then(|| {
+            let joined: Arc<str> = self.scopes.join(" ").into();
+            (self.scopes, joined)
+        });
+        let rules = Rules {
+            algorithms: self.algorithms,
+            issuers: self.issuers,
+            audiences: self.audiences,
+            leeway: self.leeway.as_secs(),
+            required,
+            typ: self.typ,
+            max_token_size: self.max_token_size,
+            scopes,
+        };
+        let inner = Inner {
+            resolver: self.resolver,
+            rules,
+            checks: self.checks,
+            _claims: PhantomData,
+        };
+        Ok((Validator::from_inner(inner), self.options, self.responder))
+    }
+}
+
+impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthBuilder")
+            .field("resolver", &self.resolver)
+            .field("algorithms", &self.algorithms)
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .field("leeway", &self.leeway)
+            .field("required", &self.required)
+            .field("typ", &self.typ)
+            .field("max_token_size", &self.max_token_size)
+            .field("scopes", &self.scopes)
+            .field("claim_checks", &self.checks.len())
+            .field("options", &self.options)
+            .field("responder", &self.responder)
+            .finish()
+    }
+}

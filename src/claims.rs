@@ -1,0 +1,278 @@
+//! The verified claims a request carries: [`Claims<T>`] and [`RegisteredClaims`].
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Verified claims, put into the request's extensions by the layer.
+///
+/// `T` is your claims type; `Claims<T>` derefs to it. Cloning is an `Arc` clone, so
+/// handlers and outer layers share one decoded copy. The registered claims and the
+/// token's `alg`/`kid` are kept beside it.
+///
+/// ```
+/// # use tower_jwt_auth::Claims;
+/// #[derive(serde::Deserialize)]
+/// struct MyClaims { sub: String }
+///
+/// fn who(claims: &Claims<MyClaims>) -> &str {
+///     &claims.sub // through Deref
+/// }
+/// ```
+pub struct Claims<T> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    custom: T,
+    registered: RegisteredClaims,
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+}
+
+impl<T> Claims<T> {
+    pub(crate) fn new(
+        custom: T,
+        registered: RegisteredClaims,
+        alg: Algorithm,
+        kid: Option<Box<str>>,
+    ) -> Self {
+        Claims {
+            inner: Arc::new(Inner {
+                custom,
+                registered,
+                alg,
+                kid,
+            }),
+        }
+    }
+
+    /// Your claims type.
+    pub fn custom(&self) -> &T {
+        &self.inner.custom
+    }
+
+    /// The registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`).
+    pub fn registered(&self) -> &RegisteredClaims {
+        &self.inner.registered
+    }
+
+    /// The algorithm the token was signed with.
+    pub fn alg(&self) -> Algorithm {
+        self.inner.alg
+    }
+
+    /// The token header's `kid`, if it had one.
+    pub fn kid(&self) -> Option<&str> {
+        self.inner.kid.as_deref()
+    }
+}
+
+impl<T> Clone for Claims<T> {
+    fn clone(&self) -> Self {
+        Claims {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> Deref for Claims<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner.custom
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Claims<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("custom", &self.inner.custom)
+            .field("registered", &self.inner.registered)
+            .field("alg", &self.inner.alg)
+            .field("kid", &self.inner.kid)
+            .finish()
+    }
+}
+
+/// The registered claims of RFC 7519 §4.1, as the token carried them.
+///
+/// Times are seconds since the Unix epoch; a fractional NumericDate is rounded down.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RegisteredClaims {
+    /// `iss`: who issued the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `sub`: whom the token is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `aud`: for whom the token is meant; a string or an array in the token.
+    #[serde(default, skip_serializing_if = "Audience::is_empty")]
+    pub aud: Audience,
+    /// `exp`: when the token expires.
+    #[serde(
+        default,
+        deserialize_with = "numeric_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exp: Option<u64>,
+    /// `nbf`: when the token starts to be valid.
+    #[serde(
+        default,
+        deserialize_with = "numeric_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nbf: Option<u64>,
+    /// `iat`: when the token was issued.
+    #[serde(
+        default,
+        deserialize_with = "numeric_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub iat: Option<u64>,
+    /// `jti`: the token's unique id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// The `aud` claim: one audience or several; serialized back as the token had it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Audience {
+    /// No `aud` claim.
+    #[default]
+    None,
+    /// `"aud": "x"`.
+    One(String),
+    /// `"aud": ["x", "y"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether the claim was absent.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Audience::None)
+    }
+
+    /// Every audience named, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many): (Option<&String>, &[String]) = match self {
+            Audience::None => (None, &[]),
+            Audience::One(a) => (Some(a), &[]),
+            Audience::Many(v) => (None, v),
+        };
+        one.into_iter().chain(many).map(String::as_str)
+    }
+
+    /// Whether `name` is among the audiences.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|a| a == name)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Audience::None => serializer.serialize_none(),
+            Audience::One(a) => serializer.serialize_str(a),
+            Audience::Many(v) => v.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+        impl<'de> Visitor<'de> for AudienceVisitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience::One(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(a) = seq.next_element::<String>()? {
+                    all.push(a);
+                }
+                Ok(Audience::Many(all))
+            }
+        }
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+/// A NumericDate: a non-negative JSON number of seconds, fractions rounded down.
+fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct NumericDate;
+    impl Visitor<'_> for NumericDate {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative NumericDate")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<u64>, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<u64>, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("negative NumericDate"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<u64>, E> {
+            if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::custom("NumericDate out of range"))
+            }
+        }
+    }
+    deserializer.deserialize_any(NumericDate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aud_string_or_array() {
+        let one: RegisteredClaims = serde_json::from_str(r#"{"aud":"a"}"#).unwrap();
+        assert_eq!(one.aud, Audience::One("a".into()));
+        let many: RegisteredClaims = serde_json::from_str(r#"{"aud":["a","b"]}"#).unwrap();
+        assert!(many.aud.contains("b") && !many.aud.contains("c"));
+        assert_eq!(serde_json::to_string(&many.aud).unwrap(), r#"["a","b"]"#);
+        assert!(serde_json::from_str::<RegisteredClaims>(r#"{"aud":7}"#).is_err());
+        assert!(serde_json::from_str::<RegisteredClaims>(r#"{"aud":["a",1]}"#).is_err());
+    }
+
+    #[test]
+    fn numeric_dates() {
+        let c: RegisteredClaims = serde_json::from_str(r#"{"exp":10.9,"nbf":5,"iat":0}"#).unwrap();
+        assert_eq!((c.exp, c.nbf, c.iat), (Some(10), Some(5), Some(0)));
+        for bad in [
+            r#"{"exp":-1}"#,
+            r#"{"exp":"10"}"#,
+            r#"{"exp":1e300}"#,
+            r#"{"exp":null}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<RegisteredClaims>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn clone_shares() {
+        let c = Claims::new(5u8, RegisteredClaims::default(), Algorithm::HS256, None);
+        let d = c.clone();
+        assert!(std::ptr::eq(c.custom(), d.custom()));
+    }
+}

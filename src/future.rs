@@ -1,0 +1,163 @@
+//! [`ResponseFuture`]: waits for the key when the resolver is not ready, then for the inner
+//! service. A state machine, nothing boxed.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project::pin_project;
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::error::AuthError;
+use crate::key::KeyResolver;
+use crate::layer::Shared;
+use crate::response::ErrorResponder;
+use crate::service::reject;
+use crate::source;
+use crate::validate::Started;
+
+/// The response future of [`JwtAuth`](crate::JwtAuth).
+#[pin_project]
+pub struct ResponseFuture<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>>,
+    R: KeyResolver,
+{
+    #[pin]
+    state: State<S, ReqB, T, R, E>,
+}
+
+#[pin_project(project = StateProj)]
+enum State<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>>,
+    R: KeyResolver,
+{
+    /// Waiting for the resolver; the ready inner service and the request wait with it.
+    Resolving {
+        #[pin]
+        key: R::Future,
+        alg: jsonwebtoken::Algorithm,
+        kid: Option<Box<str>>,
+        /// Boxed so that the common, synchronous path keeps a small future.
+        waiting: Option<Box<(Request<ReqB>, S)>>,
+        shared: Arc<Shared<T, R, E>>,
+    },
+    /// Waiting for the inner service.
+    Inner {
+        #[pin]
+        future: S::Future,
+    },
+    /// Refused: the answer is ready.
+    Refused { response: Option<S::Response> },
+}
+
+impl<S, ReqB, T, R, E> ResponseFuture<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>>,
+    R: KeyResolver,
+{
+    pub(crate) fn inner(future: S::Future) -> Self {
+        ResponseFuture {
+            state: State::Inner { future },
+        }
+    }
+
+    pub(crate) fn ready(response: S::Response) -> Self {
+        ResponseFuture {
+            state: State::Refused {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn resolving(
+        started: Started<R::Future>,
+        request: Request<ReqB>,
+        service: S,
+        shared: Arc<Shared<T, R, E>>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Resolving {
+                key: started.key,
+                alg: started.alg,
+                kid: started.kid,
+                waiting: Some(Box::new((request, service))),
+                shared,
+            },
+        }
+    }
+}
+
+impl<S, ReqB, ResB, T, R, E> Future for ResponseFuture<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+    E: ErrorResponder<ResB>,
+{
+    type Output = Result<Response<ResB>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Inner { future } => return future.poll(cx),
+                StateProj::Refused { response } => {
+                    return Poll::Ready(Ok(response.take().expect("polled after completion")));
+                }
+                StateProj::Resolving {
+                    key,
+                    alg,
+                    kid,
+                    waiting,
+                    shared,
+                } => {
+                    let key = ready!(key.poll(cx));
+                    let (mut request, mut service) =
+                        *waiting.take().expect("polled after completion");
+                    // The token is read again: it was borrowed from this request's headers.
+                    let claims = source::extract(&shared.options.sources, request.headers())
+                        .and_then(|token| token.ok_or_else(AuthError::missing))
+                        .and_then(|token| shared.validator.finish(token, *alg, kid.take(), key));
+                    match claims {
+                        Ok(claims) => {
+                            request.extensions_mut().insert(claims);
+                            State::Inner {
+                                future: service.call(request),
+                            }
+                        }
+                        Err(error) => {
+                            let response = reject(shared, error, request.headers());
+                            State::Refused {
+                                response: Some(response),
+                            }
+                        }
+                    }
+                }
+            };
+            state.set(next);
+        }
+    }
+}
+
+impl<S, ReqB, T, R, E> fmt::Debug for ResponseFuture<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>>,
+    R: KeyResolver,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Resolving { .. } => "resolving key",
+            State::Inner { .. } => "inner service",
+            State::Refused { .. } => "refused",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}

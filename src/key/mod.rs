@@ -1,0 +1,150 @@
+//! Where verification keys come from: the [`KeyResolver`] trait and the keys it returns.
+//!
+//! Shipped resolvers: [`StaticKey`] (one key), [`KeySet`] (keys by `kid`, from a JWKS
+//! document) and any closure from [`&TokenHeader`](crate::TokenHeader) to an `Unpin` future of
+//! `Result<Arc<VerificationKey>, KeyError>`.
+
+mod algorithms;
+mod key_set;
+mod static_key;
+mod verification_key;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use algorithms::AlgorithmSet;
+pub use key_set::KeySet;
+pub use static_key::StaticKey;
+pub use verification_key::VerificationKey;
+
+use crate::header::TokenHeader;
+
+/// Finds the key that verifies a token, from its header.
+///
+/// The header's `alg` has already been checked against the allowed algorithms; the key you
+/// return must also be bound to it, or the token is refused. A resolver must never fetch a
+/// key from an address the token names.
+///
+/// The returned future is polled once inside `Service::call`; a resolver whose future is
+/// ready at once (a static key, a cached key set) costs no allocation and no task switch.
+/// Because a pending future then moves into the response future, it must be [`Unpin`]:
+/// `std::future::Ready` is, and an `async` block becomes so with `Box::pin`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_jwt_auth::{Algorithm, KeyError, KeyResolver, TokenHeader, VerificationKey};
+///
+/// let key = Arc::new(VerificationKey::hmac(Algorithm::HS256, &[7; 32]).unwrap());
+/// // Any closure from the header to a future is a resolver.
+/// let resolver = move |header: &TokenHeader<'_>| {
+///     let found = match header.kid() {
+///         Some("main") => Ok(key.clone()),
+///         _ => Err(KeyError::not_found()),
+///     };
+///     std::future::ready(found)
+/// };
+/// fn takes<R: KeyResolver>(_: &R) {}
+/// takes(&resolver);
+/// ```
+pub trait KeyResolver: Send + Sync + 'static {
+    /// What [`resolve`](KeyResolver::resolve) returns.
+    type Future: Future<Output = Result<Arc<VerificationKey>, KeyError>> + Send + Unpin + 'static;
+
+    /// Picks the key for a token with this header.
+    fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future;
+}
+
+impl<F, Fut> KeyResolver for F
+where
+    F: Fn(&TokenHeader<'_>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Arc<VerificationKey>, KeyError>> + Send + Unpin + 'static,
+{
+    type Future = Fut;
+
+    fn resolve(&self, header: &TokenHeader<'_>) -> Fut {
+        self(header)
+    }
+}
+
+/// Why a resolver returned no key: no such key (401) or the key source is down (503).
+#[derive(Clone)]
+pub struct KeyError {
+    unavailable: bool,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl KeyError {
+    /// No key matches the token: it is refused with 401 `invalid_token`.
+    pub fn not_found() -> Self {
+        KeyError {
+            unavailable: false,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// The key source cannot be reached and nothing usable is cached: 503 with
+    /// `Retry-After` (the given delay, else 10 s), or gRPC 14 UNAVAILABLE.
+    pub fn unavailable(retry_after: Option<Duration>) -> Self {
+        KeyError {
+            unavailable: true,
+            retry_after,
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause (for logs and [`std::error::Error::source`]).
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Whether this is the 503 kind.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+
+    pub(crate) fn into_auth_error(self) -> crate::AuthError {
+        use crate::error::{AuthError, ErrorKind};
+        if self.unavailable {
+            AuthError::new(ErrorKind::KeyUnavailable, "key source unavailable")
+                .with_retry_after(Some(self.retry_after.unwrap_or(Duration::from_secs(10))))
+                .with_source(self.source)
+        } else {
+            AuthError::new(ErrorKind::UnknownKey, "no key matches the token")
+                .with_source(self.source)
+        }
+    }
+}
+
+impl fmt::Debug for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyError")
+            .field("unavailable", &self.unavailable)
+            .field("retry_after", &self.retry_after)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.unavailable {
+            "key source unavailable"
+        } else {
+            "no such key"
+        })
+    }
+}
+
+impl StdError for KeyError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}

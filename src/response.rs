@@ -1,0 +1,272 @@
+//! How a refused request is answered: the [`ErrorResponder`] trait and its default,
+//! RFC 6750 challenges for HTTP and trailers-only status for gRPC.
+
+use std::fmt::Write as _;
+
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::error::AuthError;
+
+/// Turns an [`AuthError`] into the response sent instead of calling the inner service.
+///
+/// The layer then puts the error into that response's extensions, whatever the responder.
+/// Closures `Fn(&AuthError, &HeaderMap) -> Response<B>` are responders too.
+///
+/// ```
+/// use http::{HeaderMap, Response};
+/// use tower_jwt_auth::{AuthError, ErrorResponder};
+///
+/// // A JSON body for an axum API; status codes from the error.
+/// let json = |error: &AuthError, _request: &HeaderMap| {
+///     let body = format!(r#"{{"detail":"{error}"}}"#);
+///     Response::builder()
+///         .status(error.status())
+///         .header("content-type", "application/json")
+///         .body(axum::body::Body::from(body))
+///         .unwrap()
+/// };
+/// fn takes<E: ErrorResponder<axum::body::Body>>(_: &E) {}
+/// takes(&json);
+/// ```
+pub trait ErrorResponder<B>: Send + Sync + 'static {
+    /// The response for `error`; `request` holds the refused request's headers.
+    fn respond(&self, error: &AuthError, request: &HeaderMap) -> Response<B>;
+}
+
+impl<B, F> ErrorResponder<B> for F
+where
+    F: Fn(&AuthError, &HeaderMap) -> Response<B> + Send + Sync + 'static,
+{
+    fn respond(&self, error: &AuthError, request: &HeaderMap) -> Response<B> {
+        self(error, request)
+    }
+}
+
+/// The default answer, with an empty body:
+///
+/// - HTTP: the status from [`AuthError::status`] with
+///   `WWW-Authenticate: Bearer realm="…", error="…", error_description="…"` (RFC 6750 §3),
+///   plus `scope="…"` for a missing scope; 503 carries `Retry-After` instead.
+/// - gRPC (`content-type: application/grpc…`): HTTP 200 with `grpc-status`
+///   ([`AuthError::grpc_code`]) and a percent-encoded `grpc-message` in the headers.
+#[derive(Debug, Clone)]
+pub struct DefaultResponder {
+    realm: Box<str>,
+}
+
+impl Default for DefaultResponder {
+    fn default() -> Self {
+        DefaultResponder {
+            realm: "api".into(),
+        }
+    }
+}
+
+impl DefaultResponder {
+    /// A responder whose challenges name `realm`.
+    ///
+    /// # Panics
+    ///
+    /// If the realm is not printable ASCII or contains `"` or `\`.
+    #[track_caller]
+    pub fn with_realm(realm: impl Into<String>) -> Self {
+        let realm = realm.into();
+        assert!(
+            realm
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+            "realm must be printable ASCII without '\"' or '\\'"
+        );
+        DefaultResponder {
+            realm: realm.into(),
+        }
+    }
+
+    /// The `WWW-Authenticate` value for an error, or `None` for 503.
+    pub fn challenge(&self, error: &AuthError) -> Option<String> {
+        if error.retry_after().is_some() && error.error_code().is_none() {
+            return None;
+        }
+        let mut value = format!("Bearer realm=\"{}\"", self.realm);
+        if let Some(code) = error.error_code() {
+            // Descriptions are static ASCII of our own, free of quotes and backslashes.
+            let _ = write!(value, ", error=\"{code}\", error_description=\"{error}\"");
+        }
+        if let Some(scope) = error.required_scope() {
+            let _ = write!(value, ", scope=\"{scope}\"");
+        }
+        Some(value)
+    }
+}
+
+impl<B: Default> ErrorResponder<B> for DefaultResponder {
+    fn respond(&self, error: &AuthError, request: &HeaderMap) -> Response<B> {
+        if is_grpc(request) {
+            return grpc_response(error);
+        }
+        let mut response = Response::new(B::default());
+        *response.status_mut() = error.status();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge(error)
+            && let Ok(value) = HeaderValue::try_from(challenge)
+        {
+            headers.insert(WWW_AUTHENTICATE, value);
+        }
+        if let Some(after) = error.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+        }
+        response
+    }
+}
+
+/// Whether a request is gRPC: `content-type` `application/grpc` or `application/grpc+…`.
+pub fn is_grpc(request: &HeaderMap) -> bool {
+    request.get(CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.len() >= 16
+            && v[..16].eq_ignore_ascii_case(b"application/grpc")
+            && matches!(v.get(16), None | Some(b'+' | b';'))
+    })
+}
+
+/// A trailers-only gRPC answer for an error: HTTP 200, `content-type: application/grpc`,
+/// `grpc-status`, percent-encoded `grpc-message`, empty body. No tonic needed.
+pub fn grpc_response<B: Default>(error: &AuthError) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(u16::from(error.grpc_code())),
+    );
+    if let Ok(message) = HeaderValue::try_from(percent_encode(&error.to_string())) {
+        headers.insert("grpc-message", message);
+    }
+    response
+}
+
+/// gRPC's percent-encoding of `grpc-message`: every byte outside `0x20..=0x7E`, and `%`.
+fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn respond(error: &AuthError, grpc: bool) -> Response<()> {
+        let mut headers = HeaderMap::new();
+        if grpc {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc+proto"),
+            );
+        }
+        DefaultResponder::default().respond(error, &headers)
+    }
+
+    fn header(r: &Response<()>, name: &str) -> Option<String> {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn missing_token_challenge_has_no_error() {
+        let r = respond(&AuthError::new(ErrorKind::MissingToken, "no token"), false);
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            header(&r, "www-authenticate").unwrap(),
+            r#"Bearer realm="api""#
+        );
+    }
+
+    #[test]
+    fn invalid_token_challenge() {
+        let r = respond(
+            &AuthError::new(ErrorKind::Expired, "token has expired"),
+            false,
+        );
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            header(&r, "www-authenticate").unwrap(),
+            r#"Bearer realm="api", error="invalid_token", error_description="token has expired""#
+        );
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope() {
+        let e = AuthError::new(ErrorKind::InsufficientScope, "token lacks a required scope")
+            .with_scope("admin".into());
+        let r = respond(&e, false);
+        assert_eq!(r.status(), 403);
+        assert!(
+            header(&r, "www-authenticate")
+                .unwrap()
+                .ends_with(r#", scope="admin""#)
+        );
+    }
+
+    #[test]
+    fn unavailable_has_retry_after() {
+        let e = AuthError::new(ErrorKind::KeyUnavailable, "key source unavailable")
+            .with_retry_after(Some(Duration::from_secs(7)));
+        let r = respond(&e, false);
+        assert_eq!(r.status(), 503);
+        assert_eq!(header(&r, "retry-after").unwrap(), "7");
+        assert!(header(&r, "www-authenticate").is_none());
+    }
+
+    #[test]
+    fn grpc_is_trailers_only() {
+        let r = respond(
+            &AuthError::new(ErrorKind::Expired, "token has expired"),
+            true,
+        );
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "grpc-status").unwrap(), "16");
+        assert_eq!(header(&r, "grpc-message").unwrap(), "token has expired");
+        assert_eq!(header(&r, "content-type").unwrap(), "application/grpc");
+        let scope = AuthError::new(ErrorKind::InsufficientScope, "x");
+        assert_eq!(header(&respond(&scope, true), "grpc-status").unwrap(), "7");
+        let down = AuthError::new(ErrorKind::KeyUnavailable, "x");
+        assert_eq!(header(&respond(&down, true), "grpc-status").unwrap(), "14");
+    }
+
+    #[test]
+    fn grpc_detection() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(v));
+            is_grpc(&h)
+        };
+        assert!(
+            with("application/grpc") && with("application/grpc+json") && with("Application/GRPC")
+        );
+        assert!(!with("application/grpc-web") && !with("application/json"));
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("50% off\né"), "50%25 off%0A%C3%A9");
+    }
+
+    #[test]
+    #[should_panic(expected = "realm must be printable ASCII")]
+    fn realm_with_quote_panics() {
+        let _ = DefaultResponder::with_realm("a\"b");
+    }
+}

@@ -1,0 +1,147 @@
+//! [`JwtAuth`]: the middleware service.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use http::{HeaderMap, Method, Request, Response};
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::error::AuthError;
+use crate::future::ResponseFuture;
+use crate::key::KeyResolver;
+use crate::layer::Shared;
+use crate::response::ErrorResponder;
+use crate::source;
+
+/// Authenticates each request, then calls the inner service with
+/// [`Claims<T>`](crate::Claims) in the request's extensions, or answers the rejection
+/// itself. Made by [`JwtAuthLayer`](crate::JwtAuthLayer).
+pub struct JwtAuth<S, T, R, E> {
+    inner: S,
+    shared: Arc<Shared<T, R, E>>,
+}
+
+impl<S, T, R, E> JwtAuth<S, T, R, E> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<T, R, E>>) -> Self {
+        JwtAuth { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// What the synchronous part of `call` decided.
+enum Outcome<T, F> {
+    /// Go on to the inner service, with claims when there are some.
+    Pass(Option<crate::Claims<T>>),
+    Reject(AuthError),
+    /// The resolver's future is not ready: finish in the response future.
+    Wait(crate::validate::Started<F>),
+}
+
+impl<S, T, R, E, ReqB, ResB> Service<Request<ReqB>> for JwtAuth<S, T, R, E>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+    E: ErrorResponder<ResB>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB, T, R, E>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        let shared = &self.shared;
+        let options = &shared.options;
+        if options.cors_preflight && is_preflight(&request) {
+            return ResponseFuture::inner(self.inner.call(request));
+        }
+        let outcome = match source::extract(&options.sources, request.headers()) {
+            Err(error) => Outcome::Reject(error),
+            Ok(None) if options.optional => Outcome::Pass(None),
+            Ok(None) => Outcome::Reject(AuthError::missing()),
+            Ok(Some(token)) => match shared.validator.start(token) {
+                Err(error) => Outcome::Reject(error),
+                Ok(mut started) => {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    match std::pin::Pin::new(&mut started.key).poll(&mut cx) {
+                        Poll::Ready(key) => {
+                            match shared
+                                .validator
+                                .finish(token, started.alg, started.kid, key)
+                            {
+                                Ok(claims) => Outcome::Pass(Some(claims)),
+                                Err(error) => Outcome::Reject(error),
+                            }
+                        }
+                        Poll::Pending => Outcome::Wait(started),
+                    }
+                }
+            },
+        };
+        match outcome {
+            Outcome::Pass(claims) => {
+                if let Some(claims) = claims {
+                    request.extensions_mut().insert(claims);
+                }
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Outcome::Reject(error) => {
+                ResponseFuture::ready(reject(shared, error, request.headers()))
+            }
+            Outcome::Wait(started) => {
+                // Move the service that was made ready into the future, keep a fresh clone.
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::resolving(started, request, ready, Arc::clone(&self.shared))
+            }
+        }
+    }
+}
+
+/// The responder's answer with the error in its extensions.
+pub(crate) fn reject<T, R, E: ErrorResponder<B>, B>(
+    shared: &Shared<T, R, E>,
+    error: AuthError,
+    headers: &HeaderMap,
+) -> Response<B> {
+    let mut response = shared.responder.respond(&error, headers);
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// An `OPTIONS` request with `Origin` and `Access-Control-Request-Method`.
+fn is_preflight<B>(request: &Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && request.headers().contains_key(http::header::ORIGIN)
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+impl<S: Clone, T, R, E> Clone for JwtAuth<S, T, R, E> {
+    fn clone(&self) -> Self {
+        JwtAuth {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuth<S, T, R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}

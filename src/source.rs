@@ -1,0 +1,236 @@
+//! Where the token is read from: the `Authorization: Bearer` header, a cookie, or a header
+//! of your own.
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName};
+
+use crate::error::AuthError;
+
+/// One place a token may be sent. The default is [`TokenSource::bearer`] alone.
+///
+/// When several sources are configured and a request carries a token in more than one,
+/// it is refused with 400 `invalid_request` (RFC 6750 §2: one method per request).
+///
+/// ```
+/// use tower_jwt_auth::TokenSource;
+/// let sources = [TokenSource::bearer(), TokenSource::cookie("access_token")];
+/// # let _ = sources;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSource(Kind);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Bearer,
+    Cookie(String),
+    Header(HeaderName),
+}
+
+impl TokenSource {
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1); the scheme is case-insensitive.
+    pub fn bearer() -> Self {
+        TokenSource(Kind::Bearer)
+    }
+
+    /// A cookie with this name whose value is the token.
+    pub fn cookie(name: impl Into<String>) -> Self {
+        TokenSource(Kind::Cookie(name.into()))
+    }
+
+    /// A header whose whole value is the token, with no scheme (e.g. `x-access-token`).
+    pub fn header(name: HeaderName) -> Self {
+        TokenSource(Kind::Header(name))
+    }
+
+    fn extract<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
+        match &self.0 {
+            Kind::Bearer => single(headers, &AUTHORIZATION)?.map_or(Ok(None), bearer),
+            Kind::Header(name) => match single(headers, name)? {
+                Some(value) => b64token(value).map(Some),
+                None => Ok(None),
+            },
+            Kind::Cookie(name) => {
+                for value in headers.get_all(COOKIE) {
+                    let value = value.to_str().map_err(|_| not_ascii())?;
+                    if let Some(token) = cookie(value, name) {
+                        return b64token(token).map(Some);
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The token from the first source that has one; 400 if more than one has.
+pub(crate) fn extract<'h>(
+    sources: &[TokenSource],
+    headers: &'h HeaderMap,
+) -> Result<Option<&'h str>, AuthError> {
+    let mut found = None;
+    for source in sources {
+        if let Some(token) = source.extract(headers)? {
+            if found.is_some() {
+                return Err(AuthError::invalid_request(
+                    "token sent in more than one place",
+                ));
+            }
+            found = Some(token);
+        }
+    }
+    Ok(found)
+}
+
+fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request(
+            "more than one credentials header",
+        ));
+    }
+    first.to_str().map(Some).map_err(|_| not_ascii())
+}
+
+fn not_ascii() -> AuthError {
+    AuthError::invalid_request("credentials header is not visible ASCII")
+}
+
+/// `Bearer 1*SP b64token`. Another scheme is not ours: the request has no bearer token.
+fn bearer(value: &str) -> Result<Option<&str>, AuthError> {
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::invalid_request("bearer token is empty"));
+    }
+    b64token(token).map(Some)
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn b64token(token: &str) -> Result<&str, AuthError> {
+    let body = token.trim_end_matches('=');
+    let valid = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    if valid {
+        Ok(token)
+    } else {
+        Err(AuthError::invalid_request("token is not a valid b64token"))
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header (RFC 6265 §4.2.1), quotes removed.
+fn cookie<'v>(header: &'v str, name: &str) -> Option<&'v str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| {
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn bearer_only(pairs: &[(&str, &[u8])]) -> Result<Option<String>, ErrorKind> {
+        extract(&[TokenSource::bearer()], &headers(pairs))
+            .map(|t| t.map(str::to_owned))
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer a.b.c", "bearer a.b.c", "BEARER   a.b.c"] {
+            assert_eq!(
+                bearer_only(&[("authorization", v.as_bytes())]),
+                Ok(Some("a.b.c".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn other_scheme_means_no_bearer_token() {
+        assert_eq!(
+            bearer_only(&[("authorization", b"Basic dXNlcjpwYXNz")]),
+            Ok(None)
+        );
+        assert_eq!(bearer_only(&[]), Ok(None));
+    }
+
+    #[test]
+    fn empty_or_bad_tokens_are_invalid_requests() {
+        for v in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer a,b",
+            b"Bearer =",
+            b"Bearer \xc3\xa9",
+        ] {
+            assert_eq!(
+                bearer_only(&[("authorization", v)]),
+                Err(ErrorKind::InvalidRequest),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn b64token_allows_its_grammar() {
+        assert_eq!(
+            bearer_only(&[("authorization", b"Bearer aZ09-._~+/==")]),
+            Ok(Some("aZ09-._~+/==".into()))
+        );
+    }
+
+    #[test]
+    fn two_authorization_headers_is_invalid_request() {
+        let r = bearer_only(&[
+            ("authorization", b"Bearer a"),
+            ("authorization", b"Bearer a"),
+        ]);
+        assert_eq!(r, Err(ErrorKind::InvalidRequest));
+    }
+
+    #[test]
+    fn cookie_and_header_sources() {
+        let sources = [
+            TokenSource::bearer(),
+            TokenSource::cookie("at"),
+            TokenSource::header(HeaderName::from_static("x-token")),
+        ];
+        let h = headers(&[("cookie", b"x=1; at=\"t.o.k\"; y=2")]);
+        assert_eq!(extract(&sources, &h).unwrap(), Some("t.o.k"));
+        let h = headers(&[("x-token", b"t.o.k")]);
+        assert_eq!(extract(&sources, &h).unwrap(), Some("t.o.k"));
+        let h = headers(&[("x-token", b"t.o.k"), ("authorization", b"Bearer t.o.k")]);
+        assert_eq!(
+            extract(&sources, &h).unwrap_err().kind(),
+            ErrorKind::InvalidRequest
+        );
+        let h = headers(&[("cookie", b"atx=1; xat=2")]);
+        assert_eq!(extract(&sources, &h).unwrap(), None);
+    }
+}
