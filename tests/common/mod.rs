@@ -1,0 +1,196 @@
+//! Shared by the integration tests: keys of every family, token minting, a loopback server
+//! and a plain HTTP client.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tower_jwt_auth::VerificationKey;
+
+/// The claims type the tests deserialize into.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TestClaims {
+    pub sub: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// A 64-byte HMAC secret: long enough for HS512.
+pub const SECRET_A: &[u8] = b"test-secret-a-0123456789abcdef0123456789abcdef0123456789abcdef!!";
+pub const SECRET_B: &[u8] = b"test-secret-b-0123456789abcdef0123456789abcdef0123456789abcdef!!";
+
+pub const ALL_ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Which of the two unrelated key pairs of each kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pair {
+    A,
+    B,
+}
+
+fn key_file(alg: Algorithm, pair: Pair, ext: &str) -> Vec<u8> {
+    let kind = match alg {
+        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 => "rsa",
+        Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => "rsa",
+        Algorithm::ES256 => "p256",
+        Algorithm::ES384 => "p384",
+        Algorithm::EdDSA => "ed25519",
+        _ => panic!("no key file for {alg:?}"),
+    };
+    let suffix = if pair == Pair::A { "a" } else { "b" };
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/keys/{kind}_{suffix}.{ext}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn is_hmac(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// The public key's PEM text (for the key-confusion test).
+pub fn public_pem(alg: Algorithm, pair: Pair) -> Vec<u8> {
+    key_file(alg, pair, "pub")
+}
+
+pub fn encoding_key(alg: Algorithm, pair: Pair) -> EncodingKey {
+    if is_hmac(alg) {
+        return EncodingKey::from_secret(if pair == Pair::A { SECRET_A } else { SECRET_B });
+    }
+    let pem = key_file(alg, pair, "key");
+    match alg {
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&pem),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
+        _ => EncodingKey::from_rsa_pem(&pem),
+    }
+    .unwrap()
+}
+
+pub fn verification_key(alg: Algorithm, pair: Pair) -> VerificationKey {
+    if is_hmac(alg) {
+        return VerificationKey::hmac(alg, if pair == Pair::A { SECRET_A } else { SECRET_B })
+            .unwrap();
+    }
+    VerificationKey::from_pem(alg, &key_file(alg, pair, "pub")).unwrap()
+}
+
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// `{"sub":"alice","exp":now+300}` merged with `extra`.
+pub fn claims(extra: Value) -> Value {
+    let mut base = serde_json::json!({ "sub": "alice", "exp": now() + 300 });
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+/// Signs `claims` with key pair `pair` of `alg`'s kind.
+pub fn mint(alg: Algorithm, pair: Pair, claims: &Value) -> String {
+    mint_with_header(Header::new(alg), pair, claims)
+}
+
+pub fn mint_with_header(header: Header, pair: Pair, claims: &Value) -> String {
+    tower_jwt_auth::install_crypto_provider();
+    jsonwebtoken::encode(&header, claims, &encoding_key(header.alg, pair)).unwrap()
+}
+
+/// base64url without padding.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token with a hand-written header JSON, signed over exactly those bytes.
+pub fn mint_raw_header(header_json: &str, alg: Algorithm, pair: Pair, claims: &Value) -> String {
+    tower_jwt_auth::install_crypto_provider();
+    let signing_input = format!(
+        "{}.{}",
+        b64(header_json.as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &encoding_key(alg, pair), alg)
+        .unwrap();
+    format!("{signing_input}.{sig}")
+}
+
+/// Serves `app` on an ephemeral loopback port until the test's runtime ends.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A response as the tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// The `WWW-Authenticate` value, which every 401/400/403 must have.
+    pub fn challenge(&self) -> &str {
+        self.header("www-authenticate")
+            .expect("no WWW-Authenticate header")
+    }
+}
+
+/// Sends `method path` with `headers` over a real HTTP/1.1 connection.
+pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(request.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(addr, "GET", path, headers).await
+}
+
+pub async fn get_with_token(addr: SocketAddr, path: &str, token: &str) -> Reply {
+    get(addr, path, &[("authorization", &format!("Bearer {token}"))]).await
+}
