@@ -83,3 +83,8 @@ pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};
 pub use service::JwtAuth;
 pub use source::TokenSource;
 pub use validate::Validator;
+
+/// The README's code blocks, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -30,7 +30,7 @@ const STACK_BUF: usize = 1024;
 /// ```
 /// use tower_jwt_auth::{Algorithm, ErrorKind, StaticKey, Validator};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct MyClaims { sub: String }
 ///
 /// let secret = b"a secret of at least thirty-two bytes";
