@@ -193,12 +193,16 @@ where
         kid: Option<Box<str>>,
         key: Result<Arc<VerificationKey>, KeyError>,
     ) -> Result<Claims<T>, AuthError> {
-        self.verify(token, alg, key)
-            .and_then(|(custom, registered)| {
-                let claims = Claims::new(custom, registered, alg, kid.clone());
-                self.check_claims(&claims).map(|()| claims)
-            })
-            .map_err(|e| trace(e, Some(alg), kid.as_deref()))
+        match self.verify(token, alg, key) {
+            Ok((custom, registered)) => {
+                let claims = Claims::new(custom, registered, alg, kid);
+                match self.check_claims(&claims) {
+                    Ok(()) => Ok(claims),
+                    Err(e) => Err(trace(e, Some(alg), claims.kid())),
+                }
+            }
+            Err(e) => Err(trace(e, Some(alg), kid.as_deref())),
+        }
     }
 
     fn verify(
