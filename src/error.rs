@@ -179,6 +179,19 @@ impl StdError for AuthError {
     }
 }
 
+/// Emits the debug event for a rejection (feature `tracing`): kind, alg, kid, never the token.
+pub(crate) fn trace(error: AuthError, _alg: Option<Algorithm>, _kid: Option<&str>) -> AuthError {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        kind = ?error.kind(),
+        alg = ?_alg,
+        kid = ?_kid,
+        reason = error.description(),
+        "request refused"
+    );
+    error
+}
+
 /// A configuration the builder or a key constructor refused.
 #[derive(Debug)]
 #[non_exhaustive]

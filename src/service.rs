@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, trace};
 use crate::future::ResponseFuture;
 use crate::key::KeyResolver;
 use crate::layer::Shared;
@@ -66,9 +66,9 @@ where
             return ResponseFuture::inner(self.inner.call(request));
         }
         let outcome = match source::extract(&options.sources, request.headers()) {
-            Err(error) => Outcome::Reject(error),
+            Err(error) => Outcome::Reject(trace(error, None, None)),
             Ok(None) if options.optional => Outcome::Pass(None),
-            Ok(None) => Outcome::Reject(AuthError::missing()),
+            Ok(None) => Outcome::Reject(trace(AuthError::missing(), None, None)),
             Ok(Some(token)) => match shared.validator.start(token) {
                 Err(error) => Outcome::Reject(error),
                 Ok(mut started) => {

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::builder::JwtAuthBuilder;
 use crate::claims::{Claims, RegisteredClaims};
 use crate::crypto::provider;
-use crate::error::{AuthError, ErrorKind};
+use crate::error::{AuthError, ErrorKind, trace};
 use crate::header::{TokenHeader, typ_matches};
 use crate::key::{AlgorithmSet, KeyError, KeyResolver, StaticKey, VerificationKey};
 
@@ -359,7 +359,9 @@ impl<'t> Parts<'t> {
         let malformed = || AuthError::new(ErrorKind::Malformed, "token is not a compact JWS");
         let (signing_input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
         let (header, payload) = signing_input.split_once('.').ok_or_else(malformed)?;
-        if payload.contains('.') || header.is_empty() || signature.is_empty() {
+        // An empty signature is a shape error only after the header: `alg: none` tokens
+        // end in a bare dot and should be reported as the algorithm they are.
+        if payload.contains('.') || header.is_empty() {
             return Err(malformed());
         }
         Ok(Parts {
@@ -408,12 +410,6 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Emits the debug event for a rejection (feature `tracing`): kind, alg, kid, never the token.
-fn trace(error: AuthError, _alg: Option<Algorithm>, _kid: Option<&str>) -> AuthError {
-    #[cfg(feature = "tracing")]
-    tracing::debug!(kind = ?error.kind(), alg = ?_alg, kid = ?_kid, reason = error.description(), "token refused");
-    error
-}
 
 impl<T, R> Clone for Validator<T, R> {
     fn clone(&self) -> Self {
@@ -585,9 +581,10 @@ mod tests {
     #[test]
     fn split_needs_three_parts() {
         assert!(Parts::split("a.b.c").is_ok());
-        for bad in ["a.b", "a.b.c.d", ".b.c", "a.b.", "abc", "a..c.d"] {
+        for bad in ["a.b", "a.b.c.d", ".b.c", "abc", "a..c.d"] {
             assert!(Parts::split(bad).is_err(), "{bad}");
         }
-        assert!(Parts::split("a..c").is_ok()); // empty payload is a JSON error later, not a shape error
+        // An empty payload is a JSON error later; an empty signature fails verification.
+        assert!(Parts::split("a..c").is_ok() && Parts::split("a.b.").is_ok());
     }
 }

@@ -1,3 +1,5 @@
+//! A first end-to-end check: a valid token reaches an axum handler over loopback.
+
 mod common;
 
 use axum::{Router, routing::get};
