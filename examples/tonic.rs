@@ -8,13 +8,13 @@
 //! With the HS256 secret, a sample token valid for one hour is printed at start.
 //!
 //! Environment:
-//! - `PORT`: the port on 127.0.0.1 (default 50051).
-//! - `JWT_SECRET`: the HS256 secret, at least 32 bytes. Defaults to a development secret,
-//!   with a warning: never deploy with it.
-//! - `JWT_PUBLIC_KEY_FILE` and `JWT_ALGORITHM` (both): verify with this PEM public key and
-//!   algorithm (`RS256`…`RS512`, `PS256`…`PS512`, `ES256`, `ES384`, `EdDSA`) instead.
-//! - `JWT_ISSUER`, `JWT_AUDIENCE`: when set, tokens must carry this `iss` / `aud`.
-//! - `RUST_LOG`: log filter (default `info`).
+//! - `PORT` (default 50051): listens on `127.0.0.1:$PORT`.
+//! - `JWT_SECRET`: the HS256 secret, at least 32 bytes. A development default is used (with
+//!   a warning) when it is unset; never run that in production.
+//! - `JWT_PUBLIC_KEY_FILE` + `JWT_ALGORITHM` (RS*, PS*, ES*, EdDSA): verify with that PEM
+//!   public key instead of the secret.
+//! - `JWT_ISSUER`, `JWT_AUDIENCE`: when set, tokens must carry that `iss` / `aud`.
+//! - `RUST_LOG` (default `info,tower_jwt_auth=debug`: says why each token was refused).
 
 use std::env;
 use std::error::Error;
@@ -22,21 +22,19 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use jsonwebtoken::{EncodingKey, Header};
-use serde::Deserialize;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, TraceLayer};
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, StaticKey};
 use tracing::Level;
-use tracing_subscriber::EnvFilter;
 
-/// For local runs only; anyone reading this file can mint tokens with it.
-const DEV_SECRET: &str = "insecure-development-secret-change-me!";
+/// Development secret: public, so only for trying the example out.
+const DEV_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 
-/// What the service reads from a token. Handlers would take it from the request's
-/// extensions as `tower_jwt_auth::Claims<AppClaims>`.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)] // the health service itself does not look at the caller
+/// What a token carries. An RPC handler reads it as `Claims<AppClaims>` from
+/// `request.extensions()`; the health service itself does not look at the caller.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
 struct AppClaims {
     sub: String,
     #[serde(default)]
@@ -45,79 +43,82 @@ struct AppClaims {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_jwt_auth=debug".into());
+    // Logs go to stderr: stdout carries only the sample token and command, for scripts.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .init();
 
-    let port: u16 = match env::var("PORT") {
-        Ok(port) => port.parse()?,
-        Err(_) => 50051,
-    };
+    let port: u16 = env::var("PORT")
+        .map_or(Ok(50051), |p| p.parse())
+        .map_err(|e| format!("PORT: {e}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let issuer = env::var("JWT_ISSUER").ok();
     let audience = env::var("JWT_AUDIENCE").ok();
-
-    // An asymmetric key when one is configured; otherwise a shared secret, which also lets
-    // this process mint a sample token.
-    let (key, algorithm, secret) = match (
-        env::var_os("JWT_PUBLIC_KEY_FILE"),
-        env::var("JWT_ALGORITHM"),
-    ) {
-        (Some(path), Ok(alg)) => {
-            let alg: Algorithm = alg.parse()?;
-            let pem = std::fs::read(&path)
-                .map_err(|e| format!("{}: {e}", std::path::Path::new(&path).display()))?;
-            (StaticKey::from_pem(alg, &pem)?, alg, None)
-        }
-        _ => {
-            let secret = env::var("JWT_SECRET").unwrap_or_else(|_| {
-                eprintln!("warning: JWT_SECRET is not set; using the insecure development secret");
-                DEV_SECRET.to_owned()
-            });
-            let key = StaticKey::hmac(Algorithm::HS256, secret.as_bytes())?;
-            (key, Algorithm::HS256, Some(secret))
-        }
-    };
+    let (key, algorithm, secret) = key_from_env()?;
 
     let mut auth = JwtAuthLayer::<AppClaims>::builder(key).algorithms([algorithm]);
-    if let Some(issuer) = &issuer {
-        auth = auth.issuer(issuer.as_str());
+    if let Some(iss) = &issuer {
+        auth = auth.issuer(iss);
     }
-    if let Some(audience) = &audience {
-        auth = auth.audience(audience.as_str());
+    if let Some(aud) = &audience {
+        auth = auth.audience(aud);
     }
     let auth = auth.build()?;
 
     if let Some(secret) = &secret {
         let token = sample_token(secret, issuer.as_deref(), audience.as_deref())?;
-        println!("sample token (valid for one hour):\n{token}\n");
+        println!("Sample token (valid for one hour):\n{token}\n");
         println!(
-            "grpcurl -plaintext -H \"authorization: Bearer {token}\" {addr} grpc.health.v1.Health/Check"
+            "Try:\n  grpcurl -plaintext -H \"authorization: Bearer {token}\" {addr} grpc.health.v1.Health/Check\n"
         );
     }
 
+    // "" is the whole server in the health protocol: what load balancers probe.
     let (reporter, health) = tonic_health::server::health_reporter();
-    // "" is the whole server in the health protocol.
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
 
     tracing::info!(%addr, ?algorithm, "listening");
     Server::builder()
-        // A stuck handler must not hold a connection slot forever.
+        // A stuck handler must not hold its stream forever.
         .timeout(Duration::from_secs(30))
-        // Outermost, so rejected calls are logged too; a refused token is the client's
-        // problem, not an error of ours.
-        .layer(TraceLayer::new_for_grpc().on_failure(DefaultOnFailure::new().level(Level::WARN)))
+        // Outside the auth layer, so refused calls are logged too; at WARN, since a bad
+        // token is the client's fault, not a server error.
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
         .layer(auth)
         .add_service(health)
-        .serve_with_shutdown(addr, shutdown())
+        .serve_with_shutdown(addr, shutdown_signal())
         .await?;
-    tracing::info!("stopped");
+    tracing::info!("shut down cleanly");
     Ok(())
 }
 
-/// A token this server accepts: `sub` "demo-user", `scope` "read", one hour.
+/// The verification key from the environment, and the HS256 secret when that is what is used.
+fn key_from_env() -> Result<(StaticKey, Algorithm, Option<String>), Box<dyn Error>> {
+    if let (Ok(path), Ok(alg)) = (env::var("JWT_PUBLIC_KEY_FILE"), env::var("JWT_ALGORITHM")) {
+        let algorithm: Algorithm = alg
+            .parse()
+            .map_err(|_| format!("unknown JWT_ALGORITHM {alg}"))?;
+        let pem = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+        return Ok((StaticKey::from_pem(algorithm, &pem)?, algorithm, None));
+    }
+    let secret = env::var("JWT_SECRET").unwrap_or_else(|_| {
+        eprintln!("WARNING: JWT_SECRET is not set; using the public development secret.");
+        DEV_SECRET.to_owned()
+    });
+    let key = StaticKey::hmac(Algorithm::HS256, secret.as_bytes())?;
+    Ok((key, Algorithm::HS256, Some(secret)))
+}
+
+/// A token this server accepts: `sub` "demo-user", `scope` "read", valid for an hour.
 fn sample_token(
     secret: &str,
     issuer: Option<&str>,
@@ -127,10 +128,7 @@ fn sample_token(
     tower_jwt_auth::install_crypto_provider();
     let now = jsonwebtoken::get_current_timestamp();
     let mut claims = serde_json::json!({
-        "sub": "demo-user",
-        "scope": "read",
-        "iat": now,
-        "exp": now + 3600,
+        "sub": "demo-user", "scope": "read", "iat": now, "exp": now + 3600,
     });
     if let Some(iss) = issuer {
         claims["iss"] = iss.into();
@@ -138,15 +136,12 @@ fn sample_token(
     if let Some(aud) = audience {
         claims["aud"] = aud.into();
     }
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what container runtimes send); in-flight calls finish.
-async fn shutdown() {
+/// Resolves on Ctrl-C or SIGTERM (what orchestrators send), so in-flight calls finish.
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -154,9 +149,7 @@ async fn shutdown() {
     let terminate = async {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
+            Ok(mut sigterm) => drop(sigterm.recv().await),
             Err(_) => std::future::pending().await,
         }
     };
@@ -166,5 +159,5 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down");
+    tracing::info!("shutdown signal received, draining connections");
 }
