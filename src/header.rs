@@ -8,6 +8,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{AuthError, ErrorKind};
+use crate::json::from_object;
 
 /// The parts of a token's header that choose and check the key: `alg`, `kid`, `typ`.
 ///
@@ -48,7 +49,7 @@ impl<'a> TokenHeader<'a> {
     /// Parses decoded header JSON. `crit` present in any form rejects the token: this crate
     /// understands no JWS extension (RFC 7515 §4.1.11).
     pub(crate) fn parse(json: &'a [u8]) -> Result<Self, AuthError> {
-        let raw: RawHeader<'a> = serde_json::from_slice(json)
+        let raw: RawHeader<'a> = from_object(json)
             .map_err(|_| AuthError::new(ErrorKind::Malformed, "token header is not valid JSON"))?;
         if raw.crit {
             return Err(AuthError::new(
@@ -136,6 +137,12 @@ mod tests {
     #[test]
     fn duplicate_alg_is_malformed() {
         let err = TokenHeader::parse(br#"{"alg":"HS256","alg":"none"}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn header_must_be_an_object() {
+        let err = TokenHeader::parse(br#"["HS256"]"#).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Malformed);
     }
 

@@ -61,6 +61,7 @@ mod crypto;
 mod error;
 mod future;
 mod header;
+mod json;
 mod key;
 mod layer;
 mod response;

@@ -49,11 +49,17 @@ impl TokenSource {
                 Some(value) => b64token(value).map(Some),
                 None => Ok(None),
             },
+            // Other cookies are not ours to judge: only the named one must be ASCII. An
+            // empty value (a cookie cleared at logout) counts as no token.
             Kind::Cookie(name) => {
                 for value in headers.get_all(COOKIE) {
-                    let value = value.to_str().map_err(|_| not_ascii())?;
-                    if let Some(token) = cookie(value, name) {
-                        return b64token(token).map(Some);
+                    match cookie(value.as_bytes(), name.as_bytes()) {
+                        Some(b"") => return Ok(None),
+                        Some(token) => {
+                            let token = std::str::from_utf8(token).map_err(|_| not_ascii())?;
+                            return b64token(token).map(Some);
+                        }
+                        None => {}
                     }
                 }
                 Ok(None)
@@ -126,12 +132,14 @@ fn b64token(token: &str) -> Result<&str, AuthError> {
 }
 
 /// The value of cookie `name` in a `Cookie` header (RFC 6265 §4.2.1), quotes removed.
-fn cookie<'v>(header: &'v str, name: &str) -> Option<&'v str> {
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
+fn cookie<'v>(header: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
+    header.split(|b| *b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        let (k, v) = (&pair[..eq], &pair[eq + 1..]);
         (k == name).then(|| {
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
+            v.strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
                 .unwrap_or(v)
         })
     })
@@ -232,5 +240,14 @@ mod tests {
         );
         let h = headers(&[("cookie", b"atx=1; xat=2")]);
         assert_eq!(extract(&sources, &h).unwrap(), None);
+        let h = headers(&[("cookie", b"pref=\xc3\xa9; at=t.o.k")]);
+        assert_eq!(extract(&sources, &h).unwrap(), Some("t.o.k"));
+        let h = headers(&[("cookie", b"at=")]);
+        assert_eq!(extract(&sources, &h).unwrap(), None);
+        let h = headers(&[("cookie", b"at=t\xc3\xa9")]);
+        assert_eq!(
+            extract(&sources, &h).unwrap_err().kind(),
+            ErrorKind::InvalidRequest
+        );
     }
 }

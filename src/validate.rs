@@ -17,6 +17,7 @@ use crate::claims::{Claims, RegisteredClaims};
 use crate::crypto::provider;
 use crate::error::{AuthError, ErrorKind, trace};
 use crate::header::{TokenHeader, typ_matches};
+use crate::json::{JsonError, from_object};
 use crate::key::{AlgorithmSet, KeyError, KeyResolver, StaticKey, VerificationKey};
 
 /// Decoded parts up to this size stay on the stack; larger ones go to the heap.
@@ -162,7 +163,7 @@ where
                 None,
             ));
         }
-        let parts = Parts::split(token)?;
+        let parts = Parts::split(token).map_err(|e| trace(e, None, None))?;
         with_decoded(parts.header, |json| {
             let header = TokenHeader::parse(json).map_err(|e| trace(e, None, None))?;
             let reject = |e| trace(e, Some(header.alg()), header.kid());
@@ -182,7 +183,8 @@ where
                 alg: header.alg(),
                 kid: header.kid_owned(),
             })
-        })?
+        })
+        .map_err(|e| trace(e, None, None))?
     }
 
     /// Everything that needs the key: signature, claims, scopes, claim checks.
@@ -226,11 +228,14 @@ where
             .map_err(|_| bad_signature())?;
 
         with_decoded(parts.payload, |json| {
-            let registered: RegisteredClaims = serde_json::from_slice(json).map_err(|_| {
-                AuthError::new(
+            let registered: RegisteredClaims = from_object(json).map_err(|e| match e {
+                JsonError::NotAnObject => {
+                    AuthError::new(ErrorKind::InvalidClaims, "claims are not a JSON object")
+                }
+                JsonError::Shape => AuthError::new(
                     ErrorKind::InvalidClaims,
                     "a registered claim has the wrong type",
-                )
+                ),
             })?;
             self.inner.rules.check_registered(&registered, now())?;
             let custom: T = serde_json::from_slice(json).map_err(|_| {
@@ -409,7 +414,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
-
 
 impl<T, R> Clone for Validator<T, R> {
     fn clone(&self) -> Self {

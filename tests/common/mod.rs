@@ -194,3 +194,55 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Repl
 pub async fn get_with_token(addr: SocketAddr, path: &str, token: &str) -> Reply {
     get(addr, path, &[("authorization", &format!("Bearer {token}"))]).await
 }
+
+/// A token with hand-written header JSON and raw payload bytes (need not be JSON), signed
+/// over exactly those bytes.
+pub fn mint_raw(header_json: &str, payload: &[u8], alg: Algorithm, pair: Pair) -> String {
+    tower_jwt_auth::install_crypto_provider();
+    let signing_input = format!("{}.{}", b64(header_json.as_bytes()), b64(payload));
+    let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &encoding_key(alg, pair), alg)
+        .unwrap();
+    format!("{signing_input}.{sig}")
+}
+
+/// Like [`send`], with header values given as raw bytes (e.g. obs-text above 0x7F).
+pub async fn send_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+    }
+    let response = client
+        .request(request.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// The exact `WWW-Authenticate` value of the default responder (realm `api`) for an
+/// `invalid_token` rejection with this description.
+pub fn invalid_token(description: &str) -> String {
+    format!(r#"Bearer realm="api", error="invalid_token", error_description="{description}""#)
+}
+
+/// The same for `invalid_request`.
+pub fn invalid_request(description: &str) -> String {
+    format!(r#"Bearer realm="api", error="invalid_request", error_description="{description}""#)
+}
+
+/// The challenge when no credentials were sent.
+pub const NO_CREDENTIALS: &str = r#"Bearer realm="api""#;
