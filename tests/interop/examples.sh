@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Drives the example servers from outside, as a user would: curl against `examples/axum`,
+# a Python grpcio client against `examples/tonic`, then SIGTERM, which must drain and exit 0.
+# Run from the crate root: bash tests/interop/examples.sh
+set -euo pipefail
+
+cargo build --quiet --examples
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+failures=0
+passes=0
+
+expect() { # name, expected, actual
+    if [ "$2" = "$3" ]; then
+        passes=$((passes + 1)); echo "ok   $1"
+    else
+        failures=$((failures + 1)); echo "FAIL $1: expected [$2], got [$3]"
+    fi
+}
+
+# Starts an example on a free port; waits until it has printed its sample token.
+start() { # example, port
+    PORT=$2 "target/debug/examples/$1" >"$dir/$1.out" 2>"$dir/$1.err" &
+    echo $! >"$dir/$1.pid"
+    for _ in $(seq 100); do
+        grep -q '^ey' "$dir/$1.out" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "FAIL $1 did not start"; cat "$dir/$1.err"; exit 1
+}
+
+# SIGTERM, then the process must exit by itself with status 0.
+stop() { # example
+    local pid; pid=$(cat "$dir/$1.pid")
+    kill -TERM "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    expect "$1 exits 0 on SIGTERM" 0 "$status"
+}
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- axum -----------------------------------------------------------------------------
+p=$(port); start axum "$p"
+token=$(grep -m1 '^ey' "$dir/axum.out")
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+expect "GET /health without token is 200" 200 "$(code "http://127.0.0.1:$p/health")"
+expect "GET /me without token is 401" 401 "$(code "http://127.0.0.1:$p/me")"
+expect "GET /me challenge has no error" 'www-authenticate: Bearer realm="api"' \
+    "$(curl -s -D - -o /dev/null "http://127.0.0.1:$p/me" | grep -i '^www-authenticate' | tr -d '\r')"
+expect "GET /me with the sample token is 200" 200 \
+    "$(code -H "Authorization: Bearer $token" "http://127.0.0.1:$p/me")"
+expect "GET /me returns the claims" demo-user \
+    "$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$p/me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sub"])')"
+expect "GET /admin with scope admin is 200" 200 \
+    "$(code -H "Authorization: Bearer $token" "http://127.0.0.1:$p/admin")"
+read_only=$(python3 -c '
+import jwt, sys, time
+print(jwt.encode({"sub": "reader", "scope": "read", "exp": int(time.time()) + 60},
+                 sys.argv[1], algorithm="HS256"))' "dev-only-secret-change-me-0123456789abcdef")
+expect "GET /admin without scope admin is 403" 403 \
+    "$(code -H "Authorization: Bearer $read_only" "http://127.0.0.1:$p/admin")"
+# Change the signature's last character (to another canonical one, so it still decodes).
+if [ "${token: -1}" = A ]; then tampered="${token%?}E"; else tampered="${token%?}A"; fi
+expect "a tampered token is 401" 401 \
+    "$(code -H "Authorization: Bearer $tampered" "http://127.0.0.1:$p/me")"
+expect "an empty bearer token is 400" 400 \
+    "$(code -H "Authorization: Bearer " "http://127.0.0.1:$p/me")"
+stop axum
+
+# The axum example with an ES256 public key, issuer and audience from the environment.
+p=$(port)
+JWT_PUBLIC_KEY_FILE=tests/keys/p256_a.pub JWT_ALGORITHM=ES256 JWT_ISSUER=https://issuer.test \
+    JWT_AUDIENCE=orders PORT=$p target/debug/examples/axum >"$dir/es.out" 2>"$dir/es.err" &
+echo $! >"$dir/es.pid"
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/health" && break; sleep 0.1; done
+es_token() { python3 -c '
+import jwt, sys, time
+key = open("tests/keys/p256_a.key").read()
+print(jwt.encode({"sub": "ada", "iss": "https://issuer.test", "aud": sys.argv[1],
+                  "exp": int(time.time()) + 60}, key, algorithm="ES256"))' "$1"; }
+expect "ES256 token from PyJWT with the right audience is 200" 200 \
+    "$(code -H "Authorization: Bearer $(es_token orders)" "http://127.0.0.1:$p/me")"
+expect "ES256 token for another audience is 401" 401 \
+    "$(code -H "Authorization: Bearer $(es_token billing)" "http://127.0.0.1:$p/me")"
+kill -TERM "$(cat "$dir/es.pid")"; wait "$(cat "$dir/es.pid")" || true
+
+# --- tonic ----------------------------------------------------------------------------
+p=$(port); start tonic "$p"
+token=$(grep -m1 '^ey' "$dir/tonic.out")
+status=0
+python3 tests/interop/grpc_health_check.py "127.0.0.1:$p" "$token" >"$dir/grpc.log" 2>&1 || status=$?
+cat "$dir/grpc.log"
+expect "grpcio client: UNAUTHENTICATED without token, SERVING with it" 0 "$status"
+stop tonic
+
+echo "examples: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
