@@ -12,6 +12,9 @@
 //!
 //! No async runtime is involved on any line. Run with `cargo bench --bench decode`.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
@@ -49,28 +52,38 @@ fn key_file(name: &str) -> Vec<u8> {
 
 /// The signing key, the raw side's decoding key and the layer's verification key.
 fn keys(alg: Algorithm) -> (EncodingKey, DecodingKey, VerificationKey) {
-    let (kind, enc, dec): (_, fn(&[u8]) -> _, fn(&[u8]) -> _) = match alg {
-        Algorithm::HS256 => {
-            return (
-                EncodingKey::from_secret(SECRET),
-                DecodingKey::from_secret(SECRET),
-                VerificationKey::hmac(alg, SECRET).unwrap(),
-            );
-        }
-        Algorithm::RS256 => ("rsa", EncodingKey::from_rsa_pem, DecodingKey::from_rsa_pem),
-        Algorithm::ES256 => ("p256", EncodingKey::from_ec_pem, DecodingKey::from_ec_pem),
-        Algorithm::EdDSA => (
-            "ed25519",
-            EncodingKey::from_ed_pem,
-            DecodingKey::from_ed_pem,
-        ),
+    if alg == Algorithm::HS256 {
+        return (
+            EncodingKey::from_secret(SECRET),
+            DecodingKey::from_secret(SECRET),
+            VerificationKey::hmac(alg, SECRET).unwrap(),
+        );
+    }
+    let kind = match alg {
+        Algorithm::RS256 => "rsa",
+        Algorithm::ES256 => "p256",
+        Algorithm::EdDSA => "ed25519",
         other => panic!("no bench key for {other:?}"),
     };
     let private = key_file(&format!("{kind}_a.key"));
     let public = key_file(&format!("{kind}_a.pub"));
+    let (encoding, decoding) = match alg {
+        Algorithm::RS256 => (
+            EncodingKey::from_rsa_pem(&private),
+            DecodingKey::from_rsa_pem(&public),
+        ),
+        Algorithm::ES256 => (
+            EncodingKey::from_ec_pem(&private),
+            DecodingKey::from_ec_pem(&public),
+        ),
+        _ => (
+            EncodingKey::from_ed_pem(&private),
+            DecodingKey::from_ed_pem(&public),
+        ),
+    };
     (
-        enc(&private).unwrap(),
-        dec(&public).unwrap(),
+        encoding.unwrap(),
+        decoding.unwrap(),
         VerificationKey::from_pem(alg, &public).unwrap(),
     )
 }

@@ -45,20 +45,14 @@ impl TokenSource {
     fn extract<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
         match &self.0 {
             Kind::Bearer => single(headers, &AUTHORIZATION)?.map_or(Ok(None), bearer),
-            Kind::Header(name) => match single(headers, name)? {
-                Some(value) => b64token(value).map(Some),
-                None => Ok(None),
-            },
-            // Other cookies are not ours to judge: only the named one must be ASCII. An
-            // empty value (a cookie cleared at logout) counts as no token.
+            Kind::Header(name) => single(headers, name)?.map(b64token).transpose(),
+            // Other cookies are not ours to judge: only the named one must be a b64token.
+            // An empty value (a cookie cleared at logout) counts as no token.
             Kind::Cookie(name) => {
                 for value in headers.get_all(COOKIE) {
                     match cookie(value.as_bytes(), name.as_bytes()) {
                         Some(b"") => return Ok(None),
-                        Some(token) => {
-                            let token = std::str::from_utf8(token).map_err(|_| not_ascii())?;
-                            return b64token(token).map(Some);
-                        }
+                        Some(token) => return b64token(token).map(Some),
                         None => {}
                     }
                 }
@@ -87,7 +81,8 @@ pub(crate) fn extract<'h>(
     Ok(found)
 }
 
-fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, AuthError> {
+/// The value of a header that may appear once; a second one is 400.
+fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u8]>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -97,20 +92,19 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
             "more than one credentials header",
         ));
     }
-    first.to_str().map(Some).map_err(|_| not_ascii())
-}
-
-fn not_ascii() -> AuthError {
-    AuthError::invalid_request("credentials header is not visible ASCII")
+    Ok(Some(first.as_bytes()))
 }
 
 /// `Bearer 1*SP b64token`. Another scheme is not ours: the request has no bearer token.
-fn bearer(value: &str) -> Result<Option<&str>, AuthError> {
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+fn bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
+    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &b""[..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(None);
     }
-    let token = rest.trim_start_matches(' ');
+    let token = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
     if token.is_empty() {
         return Err(AuthError::invalid_request("bearer token is empty"));
     }
@@ -118,17 +112,29 @@ fn bearer(value: &str) -> Result<Option<&str>, AuthError> {
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn b64token(token: &str) -> Result<&str, AuthError> {
-    let body = token.trim_end_matches('=');
-    let valid = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
-    if valid {
-        Ok(token)
-    } else {
-        Err(AuthError::invalid_request("token is not a valid b64token"))
+/// One pass over the bytes with a table; the result is ASCII, so it is a `str` for free.
+fn b64token(token: &[u8]) -> Result<&str, AuthError> {
+    const ALLOWED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] =
+                c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            b += 1;
+        }
+        table
+    };
+    let padding = token.iter().rev().take_while(|b| **b == b'=').count();
+    let body = &token[..token.len() - padding];
+    if body.is_empty() || !body.iter().all(|b| ALLOWED[usize::from(*b)]) {
+        return Err(if token.is_ascii() {
+            AuthError::invalid_request("token is not a valid b64token")
+        } else {
+            AuthError::invalid_request("credentials header is not visible ASCII")
+        });
     }
+    std::str::from_utf8(token).map_err(|_| AuthError::invalid_request("token is not ASCII"))
 }
 
 /// The value of cookie `name` in a `Cookie` header (RFC 6265 §4.2.1), quotes removed.
@@ -196,6 +202,7 @@ mod tests {
             b"Bearer a,b",
             b"Bearer =",
             b"Bearer \xc3\xa9",
+            b"Bearer \ta.b.c",
         ] {
             assert_eq!(
                 bearer_only(&[("authorization", v)]),
