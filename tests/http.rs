@@ -199,7 +199,7 @@ macro_rules! algorithm_tests {
         #[test]
         fn algorithm_tests_cover_every_algorithm() {
             let covered = [$(Algorithm::$alg),*];
-            for alg in ALL_ALGORITHMS {
+            for alg in all_algorithms() {
                 assert!(covered.contains(&alg), "{alg:?} has no algorithm test");
             }
         }
@@ -225,14 +225,14 @@ algorithm_tests! {
 /// even one the same key material would verify (RS256 key, RS384/PS256 token), is refused.
 #[tokio::test]
 async fn allowed_alg_but_key_bound_to_another_alg_is_rejected() {
-    for key_alg in ALL_ALGORITHMS {
+    for key_alg in all_algorithms() {
         let layer =
             JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(key_alg, Pair::A)))
-                .algorithms(ALL_ALGORITHMS)
+                .algorithms(all_algorithms())
                 .build()
                 .unwrap();
         let addr = serve(routes().layer(layer)).await;
-        for token_alg in ALL_ALGORITHMS {
+        for token_alg in all_algorithms() {
             let token = mint(token_alg, Pair::A, &claims(json!({})));
             let r = get_with_token(addr, "/me", &token).await;
             if token_alg == key_alg {
@@ -363,7 +363,7 @@ async fn key_confusion_is_rejected_even_when_hs256_is_allowed() {
 
 async fn key_set_server(keys: Vec<VerificationKey>) -> SocketAddr {
     let layer = JwtAuthLayer::<TestClaims>::builder(KeySet::new(keys))
-        .algorithms(ALL_ALGORITHMS)
+        .algorithms(all_algorithms())
         .build()
         .unwrap();
     serve(routes().layer(layer)).await
@@ -457,7 +457,7 @@ async fn key_set_from_jwks_json_verifies_by_kid() {
     let set = KeySet::from_jwks_json(&document.to_string()).unwrap();
     assert_eq!(set.len(), 5, "the encryption key is skipped");
     let layer = JwtAuthLayer::<TestClaims>::builder(set)
-        .algorithms(ALL_ALGORITHMS)
+        .algorithms(all_algorithms())
         .build()
         .unwrap();
     let addr = serve(routes().layer(layer)).await;

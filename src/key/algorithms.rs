@@ -36,6 +36,11 @@ impl AlgorithmSet {
         AlgorithmSet(0)
     }
 
+    /// Every algorithm jsonwebtoken can verify.
+    pub const fn all() -> Self {
+        AlgorithmSet((1 << ALL.len()) - 1)
+    }
+
     /// A set of one algorithm.
     pub fn one(alg: Algorithm) -> Self {
         AlgorithmSet(bit(alg))
@@ -106,6 +111,7 @@ mod tests {
     #[test]
     fn every_algorithm_has_its_own_bit() {
         let set: AlgorithmSet = ALL.into_iter().collect();
+        assert_eq!(set, AlgorithmSet::all());
         assert_eq!(set.iter().count(), 12);
         for a in ALL {
             assert_eq!(AlgorithmSet::one(a).iter().collect::<Vec<_>>(), vec![a]);

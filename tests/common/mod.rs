@@ -27,20 +27,10 @@ pub struct TestClaims {
 pub const SECRET_A: &[u8] = b"test-secret-a-0123456789abcdef0123456789abcdef0123456789abcdef!!";
 pub const SECRET_B: &[u8] = b"test-secret-b-0123456789abcdef0123456789abcdef0123456789abcdef!!";
 
-pub const ALL_ALGORITHMS: [Algorithm; 12] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// Every algorithm, for loops and `.algorithms(..)`.
+pub fn all_algorithms() -> impl Iterator<Item = Algorithm> {
+    tower_jwt_auth::AlgorithmSet::all().iter()
+}
 
 /// Which of the two unrelated key pairs of each kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,15 +115,7 @@ pub fn b64(bytes: &[u8]) -> String {
 
 /// A token with a hand-written header JSON, signed over exactly those bytes.
 pub fn mint_raw_header(header_json: &str, alg: Algorithm, pair: Pair, claims: &Value) -> String {
-    tower_jwt_auth::install_crypto_provider();
-    let signing_input = format!(
-        "{}.{}",
-        b64(header_json.as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &encoding_key(alg, pair), alg)
-        .unwrap();
-    format!("{signing_input}.{sig}")
+    mint_raw(header_json, claims.to_string().as_bytes(), alg, pair)
 }
 
 /// Serves `app` on an ephemeral loopback port until the test's runtime ends.
@@ -165,26 +147,10 @@ impl Reply {
 }
 
 /// Sends `method path` with `headers` over a real HTTP/1.1 connection.
+/// Sends `method path` with `headers` over a real HTTP/1.1 connection.
 pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(request.body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    send_bytes(addr, method, path, &headers).await
 }
 
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
