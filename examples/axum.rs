@@ -16,18 +16,16 @@
 //! Routes: `GET /health` (no auth), `GET /me` (the token's claims as JSON),
 //! `GET /admin` (needs scope `admin`, else 403).
 
+mod common;
+
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use tower_jwt_auth::{Claims, JwtAuthLayer, StaticKey};
-
-/// Development secret: public, so only for trying the example out.
-const DEV_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
+use tower_jwt_auth::Claims;
 
 /// What the example's tokens carry beyond the registered claims.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,43 +37,15 @@ struct AppClaims {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_jwt_auth=debug".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    common::init_tracing();
+    let config = common::Config::from_env(3000)?;
 
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let issuer = std::env::var("JWT_ISSUER").ok();
-    let audience = std::env::var("JWT_AUDIENCE").ok();
-    let (key, algorithm, secret) = key_from_env()?;
-
-    // One builder, two layers: /admin adds a scope requirement on top of the same checks.
-    let mut builder = JwtAuthLayer::<AppClaims>::builder(key).algorithms([algorithm]);
-    if let Some(iss) = &issuer {
-        builder = builder.issuer(iss);
-    }
-    if let Some(aud) = &audience {
-        builder = builder.audience(aud);
-    }
-    let auth = builder.build()?;
-    let admin_auth = {
-        let mut b = JwtAuthLayer::<AppClaims>::builder(auth.validator().resolver().clone())
-            .algorithms([algorithm])
-            .require_scopes(["admin"]);
-        if let Some(iss) = &issuer {
-            b = b.issuer(iss);
-        }
-        if let Some(aud) = &audience {
-            b = b.audience(aud);
-        }
-        b.build()?
-    };
+    // The same checks twice: /admin adds a scope requirement.
+    let auth = config.auth::<AppClaims>().build()?;
+    let admin_auth = config
+        .auth::<AppClaims>()
+        .require_scopes(["admin"])
+        .build()?;
 
     let app = Router::new()
         .route("/me", get(me))
@@ -90,14 +60,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
         ));
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, ?algorithm, "listening");
-    if let Some(secret) = secret {
-        print_sample(&secret, addr, issuer.as_deref(), audience.as_deref())?;
+    tracing::info!(%addr, algorithm = ?config.algorithm, "listening");
+    if let Some(token) = config.sample_token("read admin")? {
+        println!("Sample token (valid for one hour):\n{token}\n");
+        println!("Try:\n  curl -i -H 'Authorization: Bearer {token}' http://{addr}/me\n");
     }
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     tracing::info!("shut down cleanly");
     Ok(())
@@ -114,75 +85,4 @@ async fn me(claims: Claims<AppClaims>) -> Json<serde_json::Value> {
 
 async fn admin(claims: Claims<AppClaims>) -> String {
     format!("hello, admin {}\n", claims.sub)
-}
-
-/// The verification key from the environment, and the HS256 secret when that is what is used.
-fn key_from_env() -> Result<(StaticKey, Algorithm, Option<String>), Box<dyn std::error::Error>> {
-    if let (Ok(path), Ok(alg)) = (
-        std::env::var("JWT_PUBLIC_KEY_FILE"),
-        std::env::var("JWT_ALGORITHM"),
-    ) {
-        let algorithm: Algorithm = alg
-            .parse()
-            .map_err(|_| format!("unknown JWT_ALGORITHM {alg}"))?;
-        let pem = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
-        return Ok((StaticKey::from_pem(algorithm, &pem)?, algorithm, None));
-    }
-    let secret = std::env::var("JWT_SECRET").unwrap_or_else(|_| {
-        eprintln!("WARNING: JWT_SECRET is not set; using the public development secret.");
-        DEV_SECRET.to_owned()
-    });
-    let key = StaticKey::hmac(Algorithm::HS256, secret.as_bytes())?;
-    Ok((key, Algorithm::HS256, Some(secret)))
-}
-
-/// Prints a token valid for an hour and a curl command that uses it.
-fn print_sample(
-    secret: &str,
-    addr: std::net::SocketAddr,
-    issuer: Option<&str>,
-    audience: Option<&str>,
-) -> Result<(), jsonwebtoken::errors::Error> {
-    tower_jwt_auth::install_crypto_provider();
-    let now = jsonwebtoken::get_current_timestamp();
-    let mut claims = serde_json::json!({
-        "sub": "demo-user", "scope": "read admin", "iat": now, "exp": now + 3600,
-    });
-    if let Some(iss) = issuer {
-        claims["iss"] = iss.into();
-    }
-    if let Some(aud) = audience {
-        claims["aud"] = aud.into();
-    }
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )?;
-    println!("Sample token (valid for one hour):\n{token}\n");
-    println!("Try:\n  curl -i -H 'Authorization: Bearer {token}' http://{addr}/me\n");
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before exit.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received, draining connections");
 }
