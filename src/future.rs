@@ -18,7 +18,7 @@ use crate::layer::Shared;
 use crate::response::ErrorResponder;
 use crate::service::reject;
 use crate::source;
-use crate::validate::Started;
+use crate::validate::{Started, TokenMeta};
 
 /// The response future of [`JwtAuth`](crate::JwtAuth).
 #[pin_project]
@@ -41,8 +41,7 @@ where
     Resolving {
         #[pin]
         key: R::Future,
-        alg: jsonwebtoken::Algorithm,
-        kid: Option<Box<str>>,
+        meta: Option<TokenMeta>,
         /// Boxed so that the common, synchronous path keeps a small future.
         waiting: Option<Box<(Request<ReqB>, S)>>,
         shared: Arc<Shared<T, R, E>>,
@@ -84,8 +83,7 @@ where
         ResponseFuture {
             state: State::Resolving {
                 key: started.key,
-                alg: started.alg,
-                kid: started.kid,
+                meta: Some(started.meta),
                 waiting: Some(Box::new((request, service))),
                 shared,
             },
@@ -112,18 +110,18 @@ where
                 }
                 StateProj::Resolving {
                     key,
-                    alg,
-                    kid,
+                    meta,
                     waiting,
                     shared,
                 } => {
                     let key = ready!(key.poll(cx));
                     let (mut request, mut service) =
                         *waiting.take().expect("polled after completion");
+                    let meta = meta.take().expect("polled after completion");
                     // The token is read again: it was borrowed from this request's headers.
                     let claims = source::extract(&shared.options.sources, request.headers())
                         .and_then(|token| token.ok_or_else(AuthError::missing))
-                        .and_then(|token| shared.validator.finish(token, *alg, kid.take(), key));
+                        .and_then(|token| shared.validator.finish(token, meta, key));
                     match claims {
                         Ok(claims) => {
                             request.extensions_mut().insert(claims);

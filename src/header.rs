@@ -19,6 +19,7 @@ pub struct TokenHeader<'a> {
     alg: Algorithm,
     kid: Option<Cow<'a, str>>,
     typ: Option<Cow<'a, str>>,
+    iss: Option<Cow<'a, str>>,
 }
 
 impl<'a> TokenHeader<'a> {
@@ -28,6 +29,17 @@ impl<'a> TokenHeader<'a> {
             alg,
             kid: kid.map(Cow::Borrowed),
             typ: None,
+            iss: None,
+        }
+    }
+
+    /// The same header carrying the payload's `iss`, for resolvers that route by issuer.
+    pub fn with_unverified_issuer<'b>(&'b self, iss: Option<&'b str>) -> TokenHeader<'b> {
+        TokenHeader {
+            alg: self.alg,
+            kid: self.kid.as_deref().map(Cow::Borrowed),
+            typ: self.typ.as_deref().map(Cow::Borrowed),
+            iss: iss.map(Cow::Borrowed),
         }
     }
 
@@ -44,6 +56,13 @@ impl<'a> TokenHeader<'a> {
     /// The token's `typ`.
     pub fn typ(&self) -> Option<&str> {
         self.typ.as_deref()
+    }
+
+    /// The payload's `iss`, read before the signature is checked, so only for choosing a
+    /// key; present only for resolvers whose [`wants_issuer`](crate::KeyResolver::wants_issuer)
+    /// is `true`. The validator checks after verification that the signed `iss` is this one.
+    pub fn unverified_issuer(&self) -> Option<&str> {
+        self.iss.as_deref()
     }
 
     /// Parses decoded header JSON. `crit` present in any form rejects the token: this crate
@@ -67,6 +86,7 @@ impl<'a> TokenHeader<'a> {
             alg,
             kid: raw.kid,
             typ: raw.typ,
+            iss: None,
         })
     }
 

@@ -62,6 +62,8 @@ mod error;
 mod future;
 mod header;
 mod json;
+#[cfg(feature = "jwks")]
+pub mod jwks;
 mod key;
 mod layer;
 mod response;
@@ -78,7 +80,9 @@ pub use error::{AuthError, ConfigError, ErrorKind};
 pub use future::ResponseFuture;
 pub use header::TokenHeader;
 pub use jsonwebtoken::Algorithm;
-pub use key::{AlgorithmSet, KeyError, KeyResolver, KeySet, StaticKey, VerificationKey};
+pub use key::{
+    AlgorithmSet, KeyError, KeyResolver, KeySet, MultiIssuer, StaticKey, VerificationKey,
+};
 pub use layer::JwtAuthLayer;
 pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};
 pub use service::JwtAuth;

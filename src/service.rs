@@ -75,10 +75,7 @@ where
                     let mut cx = Context::from_waker(Waker::noop());
                     match std::pin::Pin::new(&mut started.key).poll(&mut cx) {
                         Poll::Ready(key) => {
-                            match shared
-                                .validator
-                                .finish(token, started.alg, started.kid, key)
-                            {
+                            match shared.validator.finish(token, started.meta, key) {
                                 Ok(claims) => Outcome::Pass(Some(claims)),
                                 Err(error) => Outcome::Reject(error),
                             }

@@ -116,11 +116,18 @@ const MISSING: [&str; 7] = [
     "token has no jti claim",
 ];
 
-/// What `start` learned from the header, kept for `finish`.
+/// The resolver's future and what `start` learned for `finish`.
 pub(crate) struct Started<F> {
     pub(crate) key: F,
-    pub(crate) alg: Algorithm,
-    pub(crate) kid: Option<Box<str>>,
+    pub(crate) meta: TokenMeta,
+}
+
+/// What the header (and, for issuer routing, the payload's `iss`) said before verification.
+pub(crate) struct TokenMeta {
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+    /// The `iss` the key was chosen by; the verified `iss` must be the same.
+    routed_issuer: Option<Box<str>>,
 }
 
 impl<T> Validator<T> {
@@ -145,7 +152,7 @@ where
     pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
         let started = self.start(token)?;
         let key = started.key.await;
-        self.finish(token, started.alg, started.kid, key)
+        self.finish(token, started.meta, key)
     }
 
     /// The resolver.
@@ -178,11 +185,22 @@ where
                     "token type is not accepted",
                 )));
             }
-            Ok(Started {
-                key: self.inner.resolver.resolve(&header),
+            let resolver = &self.inner.resolver;
+            let (key, routed_issuer) = if resolver.wants_issuer() {
+                with_decoded(parts.payload, |payload| {
+                    let iss = from_object::<Issuer<'_>>(payload).ok().and_then(|p| p.iss);
+                    let key = resolver.resolve(&header.with_unverified_issuer(iss.as_deref()));
+                    Ok((key, iss.map(Box::from)))
+                })??
+            } else {
+                (resolver.resolve(&header), None)
+            };
+            let meta = TokenMeta {
                 alg: header.alg(),
                 kid: header.kid_owned(),
-            })
+                routed_issuer,
+            };
+            Ok(Started { key, meta })
         })
         .map_err(|e| trace(e, None, None))?
     }
@@ -191,11 +209,15 @@ where
     pub(crate) fn finish(
         &self,
         token: &str,
-        alg: Algorithm,
-        kid: Option<Box<str>>,
+        meta: TokenMeta,
         key: Result<Arc<VerificationKey>, KeyError>,
     ) -> Result<Claims<T>, AuthError> {
-        match self.verify(token, alg, key) {
+        let TokenMeta {
+            alg,
+            kid,
+            routed_issuer,
+        } = meta;
+        match self.verify(token, alg, routed_issuer.as_deref(), key) {
             Ok((custom, registered)) => {
                 let claims = Claims::new(custom, registered, alg, kid);
                 match self.check_claims(&claims) {
@@ -211,6 +233,7 @@ where
         &self,
         token: &str,
         alg: Algorithm,
+        routed_issuer: Option<&str>,
         key: Result<Arc<VerificationKey>, KeyError>,
     ) -> Result<(T, RegisteredClaims), AuthError> {
         let key = key.map_err(KeyError::into_auth_error)?;
@@ -238,6 +261,12 @@ where
                 ),
             })?;
             self.inner.rules.check_registered(&registered, now())?;
+            if routed_issuer.is_some() && registered.iss.as_deref() != routed_issuer {
+                return Err(AuthError::new(
+                    ErrorKind::InvalidIssuer,
+                    "token issuer is not the one its key belongs to",
+                ));
+            }
             let custom: T = serde_json::from_slice(json).map_err(|_| {
                 AuthError::new(
                     ErrorKind::InvalidClaims,
@@ -333,6 +362,13 @@ impl Rules {
             )
         }
     }
+}
+
+/// The payload's `iss` alone, borrowed, for issuer routing.
+#[derive(Deserialize)]
+struct Issuer<'a> {
+    #[serde(borrow, default)]
+    iss: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]

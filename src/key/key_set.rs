@@ -60,6 +60,14 @@ impl KeySet {
     /// [`VerificationKey::from_jwk`] refuses, are skipped (with a tracing event when the
     /// `tracing` feature is on); the document itself must be a JSON object with `keys`.
     pub fn from_jwks_json(json: &str) -> Result<Self, ConfigError> {
+        Self::from_jwks_json_where(json, |_| true)
+    }
+
+    /// [`from_jwks_json`](Self::from_jwks_json), keeping only the keys `keep` accepts.
+    pub(crate) fn from_jwks_json_where(
+        json: &str,
+        keep: impl Fn(&VerificationKey) -> bool,
+    ) -> Result<Self, ConfigError> {
         #[derive(serde::Deserialize)]
         struct Document {
             keys: Vec<serde_json::Value>,
@@ -71,7 +79,8 @@ impl KeySet {
                 .map_err(|e| ConfigError::InvalidJwk(e.to_string()))
                 .and_then(|jwk| VerificationKey::from_jwk(&jwk));
             match key {
-                Ok(key) => Some(key),
+                Ok(key) if keep(&key) => Some(key),
+                Ok(_) => None,
                 Err(_skipped) => {
                     #[cfg(feature = "tracing")]
                     tracing::warn!(reason = %_skipped, "JWKS key skipped");

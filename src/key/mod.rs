@@ -1,11 +1,12 @@
 //! Where verification keys come from: the [`KeyResolver`] trait and the keys it returns.
 //!
 //! Shipped resolvers: [`StaticKey`] (one key), [`KeySet`] (keys by `kid`, from a JWKS
-//! document) and any closure from [`&TokenHeader`](crate::TokenHeader) to an `Unpin` future of
+//! document), [`MultiIssuer`] (a resolver per issuer) and any closure from [`&TokenHeader`](crate::TokenHeader) to an `Unpin` future of
 //! `Result<Arc<VerificationKey>, KeyError>`.
 
 mod algorithms;
 mod key_set;
+mod multi_issuer;
 mod static_key;
 mod verification_key;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use algorithms::AlgorithmSet;
 pub use key_set::KeySet;
+pub use multi_issuer::MultiIssuer;
 pub use static_key::StaticKey;
 pub use verification_key::VerificationKey;
 
@@ -55,6 +57,13 @@ pub trait KeyResolver: Send + Sync + 'static {
 
     /// Picks the key for a token with this header.
     fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future;
+
+    /// Whether [`resolve`](KeyResolver::resolve) needs the payload's (unverified) `iss` in
+    /// [`TokenHeader::unverified_issuer`], as [`MultiIssuer`] does. Reading it costs a
+    /// second base64 and JSON pass, so the default is `false`.
+    fn wants_issuer(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut> KeyResolver for F

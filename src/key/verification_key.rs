@@ -167,6 +167,11 @@ impl VerificationKey {
         self.algorithms
     }
 
+    /// Whether this is an HMAC secret rather than a public key.
+    pub fn is_symmetric(&self) -> bool {
+        self.key.family() == AlgorithmFamily::Hmac
+    }
+
     /// The jsonwebtoken key.
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.key

@@ -1,0 +1,408 @@
+//! [`JwksResolver`]: keys from a remote JWKS document or an OIDC issuer (feature `jwks`).
+//!
+//! Reads never lock: the current key set is an `Arc` swapped whole on refresh. A request
+//! waits for the network only when its `kid` is unknown (one shared fetch, at most once per
+//! cooldown) or when no usable key set exists yet.
+
+mod discovery;
+mod fetch;
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use futures_util::future::{BoxFuture, Either, FutureExt, Shared};
+
+pub use fetch::FetchError;
+
+use crate::header::TokenHeader;
+use crate::key::{KeyError, KeyResolver, KeySet, VerificationKey};
+
+/// A [`KeyResolver`] over a remote JWKS document that survives key rotation, outages and
+/// floods of unknown `kid`s.
+///
+/// - The key set is refreshed in the background once three quarters of its time to live
+///   have passed; the TTL is the response's `Cache-Control: max-age` within
+///   [`ttl_bounds`](JwksBuilder::ttl_bounds), else [`ttl`](JwksBuilder::ttl).
+/// - An unknown `kid` triggers one fetch shared by every request waiting for it, at most
+///   once per [`unknown_kid_cooldown`](JwksBuilder::unknown_kid_cooldown); in between, an
+///   unknown `kid` is refused at once (401).
+/// - When the issuer is down, slow, or answers garbage, the last good key set keeps being
+///   used for up to [`max_staleness`](JwksBuilder::max_staleness); with no usable key set,
+///   requests get 503 with `Retry-After` (gRPC 14).
+/// - Only asymmetric signing keys are taken from the document: `use` must be `sig` or
+///   absent, `key_ops` must allow `verify`, RSA keys need 2048 bits; other keys are skipped.
+///
+/// Fetches run on the tokio runtime the requests run on.
+///
+/// ```no_run
+/// use tower_jwt_auth::{Algorithm, JwtAuthLayer, jwks::JwksResolver};
+/// # #[derive(serde::Deserialize)] struct MyClaims {}
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys = JwksResolver::from_issuer("https://auth.example.com/").await?;
+/// keys.refresh().await?; // optional: fail fast at start-up if the issuer is unreachable
+/// let auth = JwtAuthLayer::<MyClaims>::builder(keys)
+///     .algorithms([Algorithm::RS256, Algorithm::ES256])
+///     .issuer("https://auth.example.com/")
+///     .audience("my-api")
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JwksResolver {
+    shared: Arc<Inner>,
+}
+
+/// Options of a [`JwksResolver`], each with its default.
+#[derive(Debug, Clone)]
+pub struct JwksBuilder {
+    client: reqwest::Client,
+    ttl: Duration,
+    min_ttl: Duration,
+    max_ttl: Duration,
+    cooldown: Duration,
+    retry_after_failure: Duration,
+    timeout: Duration,
+    max_size: usize,
+    max_staleness: Duration,
+}
+
+struct Inner {
+    url: String,
+    options: JwksBuilder,
+    current: ArcSwapOption<Snapshot>,
+    /// The fetch under way, which every caller joins.
+    inflight: Mutex<Option<Fetch>>,
+    /// When the last fetch for an unknown `kid` started.
+    last_unknown_kid_fetch: Mutex<Option<Instant>>,
+    /// The last failure, until a fetch succeeds.
+    last_failure: Mutex<Option<(Instant, FetchError)>>,
+}
+
+type Fetch = Shared<BoxFuture<'static, ()>>;
+type Found = Result<Arc<VerificationKey>, KeyError>;
+
+/// One fetched key set and when it was fetched.
+struct Snapshot {
+    keys: KeySet,
+    fetched_at: Instant,
+    ttl: Duration,
+}
+
+impl Default for JwksBuilder {
+    fn default() -> Self {
+        JwksBuilder {
+            client: reqwest::Client::new(),
+            ttl: Duration::from_secs(300),
+            min_ttl: Duration::from_secs(30),
+            max_ttl: Duration::from_secs(24 * 3600),
+            cooldown: Duration::from_secs(30),
+            retry_after_failure: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+            max_size: 512 * 1024,
+            max_staleness: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl JwksBuilder {
+    /// The HTTP client, for a private CA, a proxy or other settings. Defaults to
+    /// `reqwest::Client::new()` (rustls with the platform's roots, system proxy).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// How long a key set is used when the response has no `Cache-Control: max-age`.
+    /// Defaults to 5 minutes.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The bounds a `max-age` (and the default TTL) are clamped to. Defaults to
+    /// 30 seconds and 24 hours.
+    pub fn ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.min_ttl = min;
+        self.max_ttl = max.max(min);
+        self
+    }
+
+    /// The least time between two fetches caused by unknown `kid`s. Defaults to 30 seconds.
+    pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// How long after a failed fetch no new one starts (requests without a usable key set
+    /// get 503 meanwhile). Defaults to 5 seconds.
+    pub fn retry_after_failure(mut self, delay: Duration) -> Self {
+        self.retry_after_failure = delay;
+        self
+    }
+
+    /// The limit on one whole fetch: connect, headers and body. Defaults to 5 seconds.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest document accepted, in bytes. Defaults to 512 KiB.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// How old the last good key set may grow while the issuer cannot be reached before
+    /// requests get 503. Defaults to 24 hours.
+    pub fn max_staleness(mut self, staleness: Duration) -> Self {
+        self.max_staleness = staleness;
+        self
+    }
+
+    /// A resolver for the JWKS document at `jwks_url`. Nothing is fetched until the first
+    /// request or [`JwksResolver::refresh`].
+    pub fn build(self, jwks_url: impl Into<String>) -> JwksResolver {
+        JwksResolver {
+            shared: Arc::new(Inner {
+                url: jwks_url.into(),
+                options: self,
+                current: ArcSwapOption::empty(),
+                inflight: Mutex::new(None),
+                last_unknown_kid_fetch: Mutex::new(None),
+                last_failure: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A resolver for the JWKS named by `issuer`'s OpenID Connect discovery document
+    /// (`{issuer}/.well-known/openid-configuration`), whose `issuer` must equal `issuer`.
+    pub async fn discover(self, issuer: &str) -> Result<JwksResolver, FetchError> {
+        let url = discovery::jwks_uri(&self.client, issuer, self.timeout).await?;
+        Ok(self.build(url))
+    }
+}
+
+impl JwksResolver {
+    /// Options, starting from the defaults.
+    pub fn builder() -> JwksBuilder {
+        JwksBuilder::default()
+    }
+
+    /// A resolver for `jwks_url` with the default options.
+    pub fn new(jwks_url: impl Into<String>) -> Self {
+        Self::builder().build(jwks_url)
+    }
+
+    /// A resolver found through OIDC discovery from `issuer`, with the default options.
+    pub async fn from_issuer(issuer: &str) -> Result<Self, FetchError> {
+        Self::builder().discover(issuer).await
+    }
+
+    /// The JWKS URL.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Fetches the key set now (joining a fetch under way) and reports how that went.
+    pub async fn refresh(&self) -> Result<(), FetchError> {
+        let started = Instant::now();
+        if let Some(fetch) = self.shared.join_or_start(|| true) {
+            fetch.await;
+        }
+        match &*lock(&self.shared.last_failure) {
+            Some((at, error)) if *at >= started => Err(error.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many keys the current key set holds (0 before the first successful fetch).
+    pub fn key_count(&self) -> usize {
+        self.shared
+            .current
+            .load()
+            .as_ref()
+            .map_or(0, |s| s.keys.len())
+    }
+}
+
+impl KeyResolver for JwksResolver {
+    type Future = Either<Ready<Found>, BoxFuture<'static, Found>>;
+
+    fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future {
+        let inner = &self.shared;
+        let now = Instant::now();
+        let current = inner.current.load();
+        let usable = current
+            .as_ref()
+            .filter(|s| now - s.fetched_at <= inner.options.max_staleness);
+        let fetch = match usable {
+            Some(snapshot) => {
+                if now - snapshot.fetched_at >= snapshot.ttl * 3 / 4 {
+                    inner.refresh_in_background(now);
+                }
+                if let Some(key) = snapshot.keys.find(header) {
+                    return Either::Left(ready(Ok(Arc::clone(key))));
+                }
+                // An unknown kid: perhaps a key the issuer has just rotated in.
+                inner.join_or_start(|| inner.unknown_kid_cooldown_passed(now))
+            }
+            None => inner.join_or_start(|| inner.failure_backoff_passed(now)),
+        };
+        let Some(fetch) = fetch else {
+            return Either::Left(ready(Err(inner.no_key(now, usable.is_some()))));
+        };
+        let inner = Arc::clone(inner);
+        let (alg, kid) = (header.alg(), header.kid().map(Box::<str>::from));
+        Either::Right(Box::pin(async move {
+            fetch.await;
+            let now = Instant::now();
+            let current = inner.current.load();
+            match current
+                .as_ref()
+                .filter(|s| now - s.fetched_at <= inner.options.max_staleness)
+            {
+                Some(snapshot) => snapshot
+                    .keys
+                    .find(&TokenHeader::new(alg, kid.as_deref()))
+                    .cloned()
+                    .ok_or_else(KeyError::not_found),
+                None => Err(inner.no_key(now, false)),
+            }
+        }))
+    }
+}
+
+impl Inner {
+    /// The fetch under way, or else a new one if `may_start` says so, spawned on the runtime
+    /// so that it finishes even if every request waiting for it goes away. Deciding under
+    /// the `inflight` lock makes "join or start" one step: two callers never both start.
+    fn join_or_start(self: &Arc<Self>, may_start: impl FnOnce() -> bool) -> Option<Fetch> {
+        let mut inflight = lock(&self.inflight);
+        if let Some(fetch) = &*inflight {
+            return Some(fetch.clone());
+        }
+        if !may_start() {
+            return None;
+        }
+        let inner = Arc::clone(self);
+        let fetch = async move {
+            inner.fetch_now().await;
+            *lock(&inner.inflight) = None;
+        }
+        .boxed()
+        .shared();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(fetch.clone());
+        }
+        *inflight = Some(fetch.clone());
+        Some(fetch)
+    }
+
+    async fn fetch_now(&self) {
+        let options = &self.options;
+        let result = fetch::get(
+            &options.client,
+            &self.url,
+            options.timeout,
+            options.max_size,
+        )
+        .await
+        .and_then(|fetched| {
+            let json = std::str::from_utf8(&fetched.body)
+                .map_err(|e| FetchError::InvalidDocument(e.to_string()))?;
+            // A public document has no business holding HMAC secrets: skip them.
+            let keys = KeySet::from_jwks_json_where(json, |k| !k.is_symmetric())
+                .map_err(|e| FetchError::InvalidDocument(e.to_string()))?;
+            if keys.is_empty() {
+                return Err(FetchError::NoUsableKeys);
+            }
+            Ok((keys, fetched.max_age))
+        });
+        match result {
+            Ok((keys, max_age)) => {
+                let ttl = max_age
+                    .unwrap_or(options.ttl)
+                    .clamp(options.min_ttl, options.max_ttl);
+                #[cfg(feature = "tracing")]
+                tracing::debug!(url = %self.url, keys = keys.len(), ?ttl, "JWKS fetched");
+                let snapshot = Snapshot {
+                    keys,
+                    fetched_at: Instant::now(),
+                    ttl,
+                };
+                self.current.store(Some(Arc::new(snapshot)));
+                *lock(&self.last_failure) = None;
+            }
+            Err(error) => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(url = %self.url, %error, "JWKS fetch failed; keeping the previous key set");
+                *lock(&self.last_failure) = Some((Instant::now(), error));
+            }
+        }
+    }
+
+    /// Starts a refresh unless one is under way or the last one failed too recently.
+    /// Without a runtime to run it on, the next request that needs a fetch does it.
+    fn refresh_in_background(self: &Arc<Self>, now: Instant) {
+        let runtime = tokio::runtime::Handle::try_current().is_ok();
+        drop(self.join_or_start(|| runtime && self.failure_backoff_passed(now)));
+    }
+
+    /// Whether the cooldown since the last fetch for an unknown `kid` has passed; if so,
+    /// it restarts now.
+    fn unknown_kid_cooldown_passed(&self, now: Instant) -> bool {
+        let mut last = lock(&self.last_unknown_kid_fetch);
+        match *last {
+            Some(at) if now - at < self.options.cooldown => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Whether no fetch has failed within `retry_after_failure`.
+    fn failure_backoff_passed(&self, now: Instant) -> bool {
+        match &*lock(&self.last_failure) {
+            Some((at, _)) => now - *at >= self.options.retry_after_failure,
+            None => true,
+        }
+    }
+
+    /// The error for a request that gets no key: unknown `kid` while a key set is usable
+    /// (401), else the key source is unavailable (503).
+    fn no_key(&self, now: Instant, have_keys: bool) -> KeyError {
+        if have_keys {
+            return KeyError::not_found();
+        }
+        let failure = lock(&self.last_failure).clone();
+        let wait = failure
+            .as_ref()
+            .map(|(at, _)| self.options.retry_after_failure.saturating_sub(now - *at))
+            .unwrap_or(self.options.retry_after_failure);
+        let error = KeyError::unavailable(Some(wait.max(Duration::from_secs(1))));
+        match failure {
+            Some((_, cause)) => error.with_source(cause),
+            None => error,
+        }
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the data (an
+/// `Option`) is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl fmt::Debug for JwksResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksResolver")
+            .field("url", &self.shared.url)
+            .field("keys", &self.key_count())
+            .field("options", &self.shared.options)
+            .finish()
+    }
+}
