@@ -85,6 +85,42 @@ expect "ES256 token for another audience is 401" 401 \
     "$(code -H "Authorization: Bearer $(es_token billing)" "http://127.0.0.1:$p/me")"
 kill -TERM "$(cat "$dir/es.pid")"; wait "$(cat "$dir/es.pid")" || true
 
+# --- jwks: a JWKS and an OIDC discovery document served by Python's http.server -------
+web=$(port); www="$dir/www"; mkdir -p "$www/.well-known"
+python3 - "$www" "http://127.0.0.1:$web" <<'PY'
+import json, sys
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+root, base = sys.argv[1], sys.argv[2]
+def jwk(path, algo, kid):
+    key = json.loads(algo.to_jwk(load_pem_public_key(open(path, "rb").read())))
+    return dict(key, kid=kid, use="sig")
+keys = [jwk("tests/keys/p256_a.pub", ECAlgorithm, "ec-1"), jwk("tests/keys/rsa_a.pub", RSAAlgorithm, "rsa-1")]
+json.dump({"keys": keys}, open(f"{root}/jwks.json", "w"))
+json.dump({"issuer": base, "jwks_uri": f"{base}/jwks.json"}, open(f"{root}/.well-known/openid-configuration", "w"))
+PY
+python3 -m http.server "$web" --bind 127.0.0.1 --directory "$www" >/dev/null 2>&1 &
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$web/jwks.json" && break; sleep 0.1; done
+idp_token() { python3 -c '
+import jwt, sys, time
+claims = {"sub": "idp-user", "iss": sys.argv[3], "aud": "my-api", "exp": int(time.time()) + 60}
+print(jwt.encode(claims, open(sys.argv[1]).read(), algorithm=sys.argv[2], headers={"kid": sys.argv[4]}))' "$@"; }
+for mode in JWKS_URL OIDC_ISSUER; do
+    p=$(port)
+    if [ $mode = JWKS_URL ]; then value="http://127.0.0.1:$web/jwks.json"; else value="http://127.0.0.1:$web"; fi
+    env "$mode=$value" JWT_AUDIENCE=my-api PORT=$p target/debug/examples/jwks >"$dir/jwks.out" 2>"$dir/jwks.err" &
+    echo $! >"$dir/jwks.pid"
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/health" && break; sleep 0.1; done
+    iss="http://127.0.0.1:$web"
+    expect "jwks ($mode): ES256 token from the served set is 200" 200 \
+        "$(code -H "Authorization: Bearer $(idp_token tests/keys/p256_a.key ES256 "$iss" ec-1)" "http://127.0.0.1:$p/me")"
+    expect "jwks ($mode): RS256 token from the served set is 200" 200 \
+        "$(code -H "Authorization: Bearer $(idp_token tests/keys/rsa_a.key RS256 "$iss" rsa-1)" "http://127.0.0.1:$p/me")"
+    expect "jwks ($mode): a key outside the set is 401" 401 \
+        "$(code -H "Authorization: Bearer $(idp_token tests/keys/p256_b.key ES256 "$iss" ec-1)" "http://127.0.0.1:$p/me")"
+    stop jwks
+done
+
 # --- tonic ----------------------------------------------------------------------------
 p=$(port); start tonic "$p"
 token=$(grep -m1 '^ey' "$dir/tonic.out")
