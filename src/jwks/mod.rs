@@ -9,6 +9,7 @@ mod fetch;
 
 use std::fmt;
 use std::future::{Ready, ready};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,10 @@ struct Inner {
     last_unknown_kid_fetch: Mutex<Option<Instant>>,
     /// The last failure, until a fetch succeeds.
     last_failure: Mutex<Option<(Instant, FetchError)>>,
+    /// No background refresh before this many milliseconds after `created`: checked without
+    /// a lock, so that requests during an outage do not take the mutexes above.
+    refresh_not_before: AtomicU64,
+    created: Instant,
 }
 
 type Fetch = Shared<BoxFuture<'static, ()>>;
@@ -173,6 +178,8 @@ impl JwksBuilder {
                 inflight: Mutex::new(None),
                 last_unknown_kid_fetch: Mutex::new(None),
                 last_failure: Mutex::new(None),
+                refresh_not_before: AtomicU64::new(0),
+                created: Instant::now(),
             }),
         }
     }
@@ -287,6 +294,7 @@ impl Inner {
         if !may_start() {
             return None;
         }
+        self.put_off_refresh(Instant::now(), self.options.timeout);
         let inner = Arc::clone(self);
         let fetch = async move {
             inner.fetch_now().await;
@@ -339,7 +347,9 @@ impl Inner {
             Err(error) => {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(url = %self.url, %error, "JWKS fetch failed; keeping the previous key set");
-                *lock(&self.last_failure) = Some((Instant::now(), error));
+                let now = Instant::now();
+                self.put_off_refresh(now, self.options.retry_after_failure);
+                *lock(&self.last_failure) = Some((now, error));
             }
         }
     }
@@ -347,8 +357,21 @@ impl Inner {
     /// Starts a refresh unless one is under way or the last one failed too recently.
     /// Without a runtime to run it on, the next request that needs a fetch does it.
     fn refresh_in_background(self: &Arc<Self>, now: Instant) {
+        if self.millis(now) < self.refresh_not_before.load(Ordering::Relaxed) {
+            return;
+        }
         let runtime = tokio::runtime::Handle::try_current().is_ok();
         drop(self.join_or_start(|| runtime && self.failure_backoff_passed(now)));
+    }
+
+    /// Puts off background refreshes until `delay` from `now`.
+    fn put_off_refresh(&self, now: Instant, delay: Duration) {
+        self.refresh_not_before
+            .store(self.millis(now + delay), Ordering::Relaxed);
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from((at - self.created).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Whether the cooldown since the last fetch for an unknown `kid` has passed; if so,
