@@ -343,6 +343,7 @@ impl Inner {
                 };
                 self.current.store(Some(Arc::new(snapshot)));
                 *lock(&self.last_failure) = None;
+                self.refresh_not_before.store(0, Ordering::Relaxed);
             }
             Err(error) => {
                 #[cfg(feature = "tracing")]
