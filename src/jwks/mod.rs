@@ -247,7 +247,7 @@ impl KeyResolver for JwksResolver {
             .filter(|s| now - s.fetched_at <= inner.options.max_staleness);
         let fetch = match usable {
             Some(snapshot) => {
-                if now - snapshot.fetched_at >= snapshot.ttl * 3 / 4 {
+                if now - snapshot.fetched_at >= snapshot.ttl - snapshot.ttl / 4 {
                     inner.refresh_in_background(now);
                 }
                 if let Some(key) = snapshot.keys.find(header) {
@@ -367,8 +367,11 @@ impl Inner {
 
     /// Puts off background refreshes until `delay` from `now`.
     fn put_off_refresh(&self, now: Instant, delay: Duration) {
-        self.refresh_not_before
-            .store(self.millis(now + delay), Ordering::Relaxed);
+        // A huge configured delay must not overflow `Instant`: it means "never".
+        let not_before = now
+            .checked_add(delay)
+            .map_or(u64::MAX, |at| self.millis(at));
+        self.refresh_not_before.store(not_before, Ordering::Relaxed);
     }
 
     fn millis(&self, at: Instant) -> u64 {
