@@ -9,7 +9,7 @@ mod fetch;
 
 use std::fmt;
 use std::future::{Ready, ready};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -92,8 +92,35 @@ type Found = Result<Arc<VerificationKey>, KeyError>;
 /// One fetched key set and when it was fetched.
 struct Snapshot {
     keys: KeySet,
-    fetched_at: Instant,
-    ttl: Duration,
+    /// When a background refresh is due, 3/4 into the TTL (`None`: never).
+    refresh_at: Option<Instant>,
+    /// The end of `max_staleness` (`None`: never).
+    usable_until: Option<Instant>,
+    /// `true` only while `Instant::now() < refresh_at` and `<= usable_until` is certain: a
+    /// timer clears it at the earlier deadline (or when its runtime drops it), so that the
+    /// path for a known `kid` reads no clock.
+    fresh: AtomicBool,
+}
+
+impl Snapshot {
+    fn usable(&self, now: Instant) -> bool {
+        self.usable_until.is_none_or(|until| now <= until)
+    }
+
+    fn refresh_due(&self, now: Instant) -> bool {
+        self.refresh_at.is_some_and(|at| now >= at)
+    }
+}
+
+/// Clears `fresh` when the timer fires, or when it is dropped with its runtime.
+struct ClearOnDrop(std::sync::Weak<Snapshot>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        if let Some(snapshot) = self.0.upgrade() {
+            snapshot.fresh.store(false, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Default for JwksBuilder {
@@ -240,14 +267,18 @@ impl KeyResolver for JwksResolver {
 
     fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future {
         let inner = &self.shared;
-        let now = Instant::now();
         let current = inner.current.load();
-        let usable = current
-            .as_ref()
-            .filter(|s| now - s.fetched_at <= inner.options.max_staleness);
+        if let Some(snapshot) = current.as_ref()
+            && snapshot.fresh.load(Ordering::Relaxed)
+            && let Some(key) = snapshot.keys.find(header)
+        {
+            return Either::Left(ready(Ok(Arc::clone(key))));
+        }
+        let now = Instant::now();
+        let usable = current.as_ref().filter(|s| s.usable(now));
         let fetch = match usable {
             Some(snapshot) => {
-                if now - snapshot.fetched_at >= snapshot.ttl - snapshot.ttl / 4 {
+                if snapshot.refresh_due(now) {
                     inner.refresh_in_background(now);
                 }
                 if let Some(key) = snapshot.keys.find(header) {
@@ -267,10 +298,7 @@ impl KeyResolver for JwksResolver {
             fetch.await;
             let now = Instant::now();
             let current = inner.current.load();
-            match current
-                .as_ref()
-                .filter(|s| now - s.fetched_at <= inner.options.max_staleness)
-            {
+            match current.as_ref().filter(|s| s.usable(now)) {
                 Some(snapshot) => snapshot
                     .keys
                     .find(&TokenHeader::new(alg, kid.as_deref()))
@@ -336,12 +364,28 @@ impl Inner {
                     .clamp(options.min_ttl, options.max_ttl);
                 #[cfg(feature = "tracing")]
                 tracing::debug!(url = %self.url, keys = keys.len(), ?ttl, "JWKS fetched");
-                let snapshot = Snapshot {
-                    keys,
-                    fetched_at: Instant::now(),
-                    ttl,
+                let fetched_at = Instant::now();
+                let refresh_at = fetched_at.checked_add(ttl - ttl / 4);
+                let usable_until = fetched_at.checked_add(options.max_staleness);
+                let deadline = match (refresh_at, usable_until) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
                 };
-                self.current.store(Some(Arc::new(snapshot)));
+                let runtime = tokio::runtime::Handle::try_current().ok();
+                let snapshot = Arc::new(Snapshot {
+                    keys,
+                    refresh_at,
+                    usable_until,
+                    fresh: AtomicBool::new(runtime.is_some() || deadline.is_none()),
+                });
+                if let (Some(runtime), Some(deadline)) = (runtime, deadline) {
+                    let guard = ClearOnDrop(Arc::downgrade(&snapshot));
+                    runtime.spawn(async move {
+                        tokio::time::sleep_until(deadline.into()).await;
+                        drop(guard);
+                    });
+                }
+                self.current.store(Some(snapshot));
                 *lock(&self.last_failure) = None;
                 self.refresh_not_before.store(0, Ordering::Relaxed);
             }
