@@ -555,7 +555,7 @@ async fn unknown_kid_flood_while_provider_is_slow_waits_at_most_one_fetch_timeou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_kid_after_the_cooldown_causes_exactly_one_new_fetch() {
-    let cooldown = Duration::from_millis(300);
+    let cooldown = Duration::from_millis(1000);
     let p = Provider::start(served_set()).await;
     let addr = app(options().unknown_kid_cooldown(cooldown).build(p.jwks_url())).await;
     assert_accepted(&call(addr, &signed(Algorithm::RS256, "rs256-a")).await);
@@ -566,10 +566,18 @@ async fn unknown_kid_after_the_cooldown_causes_exactly_one_new_fetch() {
     assert_eq!(p.hits(), 2, "within the cooldown");
 
     tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
     for r in flood(addr, 10, "after-cooldown").await {
         assert_unknown_key(&r);
     }
-    assert_eq!(p.hits(), 3, "one new fetch once the cooldown has passed");
+    // At least one new fetch, and at most one per cooldown the flood lasted: on a loaded
+    // machine a straggler may legitimately arrive after a whole cooldown has passed again.
+    let cooldowns = 1 + started.elapsed().as_millis() / cooldown.as_millis();
+    let new_fetches = p.hits() - 2;
+    assert!(
+        (1..=cooldowns as usize).contains(&new_fetches),
+        "{new_fetches} new fetches in {cooldowns} cooldown(s)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -747,7 +755,7 @@ async fn nothing_cached_and_closed_port_is_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_is_retried_once_retry_after_failure_has_passed() {
-    let backoff = Duration::from_millis(300);
+    let backoff = Duration::from_millis(1000);
     let p = Provider::start(served_set()).await;
     p.set_mode(Mode::Status500);
     let addr = app(options().retry_after_failure(backoff).build(p.jwks_url())).await;
