@@ -13,6 +13,7 @@ use crate::error::ConfigError;
 use crate::key::{AlgorithmSet, KeyResolver};
 use crate::layer::{JwtAuthLayer, LayerOptions};
 use crate::response::DefaultResponder;
+use crate::revocation::RevocationStore;
 use crate::source::TokenSource;
 use crate::validate::{ClaimCheck, Inner, Required, Rules, Validator};
 
@@ -47,6 +48,8 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     required: Vec<String>,
     typ: Option<String>,
     max_token_size: usize,
+    token_type: Option<String>,
+    revocation: Option<Arc<dyn RevocationStore>>,
     scopes: Vec<String>,
     checks: Vec<ClaimCheck<T>>,
     options: LayerOptions,
@@ -65,6 +68,8 @@ impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
             required: vec!["exp".to_owned()],
             typ: None,
             max_token_size: 8 * 1024,
+            token_type: Some("access".to_owned()),
+            revocation: None,
             scopes: Vec::new(),
             checks: Vec::new(),
             options: LayerOptions::default(),
@@ -137,6 +142,22 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         self
     }
 
+    /// The `token_type` claim a token must carry *when it has one*: refresh tokens (from
+    /// [`TokenIssuer`](crate::issue::TokenIssuer) or simplejwt) are then refused by an API
+    /// that wants access tokens. `None` accepts any. Defaults to `Some("access")`.
+    pub fn expected_token_type(mut self, token_type: Option<&str>) -> Self {
+        self.token_type = token_type.map(str::to_owned);
+        self
+    }
+
+    /// Refuses tokens whose `jti` or `sid` the store lists as revoked (401), checked after
+    /// the signature; if the store cannot answer, the request gets 503. Give it the store of
+    /// your [`TokenIssuer`](crate::issue::TokenIssuer). Defaults to none.
+    pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
+        self.revocation = Some(Arc::new(store));
+        self
+    }
+
     /// Scopes the token must grant, read from `scope` (space-separated) or `scp` (an array
     /// or a space-separated string). A token without them gets 403 `insufficient_scope`.
     /// Defaults to none.
@@ -188,6 +209,8 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
             required: self.required,
             typ: self.typ,
             max_token_size: self.max_token_size,
+            token_type: self.token_type,
+            revocation: self.revocation,
             scopes: self.scopes,
             checks: self.checks,
             options: self.options,
@@ -240,12 +263,14 @@ where
             required,
             typ: self.typ,
             max_token_size: self.max_token_size,
+            token_type: self.token_type,
             scopes,
         };
         let inner = Inner {
             resolver: self.resolver,
             rules,
             checks: self.checks,
+            revocation: self.revocation,
             _claims: PhantomData,
         };
         Ok((Validator::from_inner(inner), self.options, self.responder))
@@ -263,6 +288,8 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
             .field("required", &self.required)
             .field("typ", &self.typ)
             .field("max_token_size", &self.max_token_size)
+            .field("token_type", &self.token_type)
+            .field("revocation", &self.revocation.is_some())
             .field("scopes", &self.scopes)
             .field("claim_checks", &self.checks.len())
             .field("options", &self.options)

@@ -99,7 +99,8 @@ impl<T: fmt::Debug> fmt::Debug for Claims<T> {
     }
 }
 
-/// The registered claims of RFC 7519 §4.1, as the token carried them.
+/// The registered claims of RFC 7519 §4.1 (plus `sid` and `token_type`), as the token
+/// carried them.
 ///
 /// Times are seconds since the Unix epoch; a fractional NumericDate is rounded down.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +139,13 @@ pub struct RegisteredClaims {
     /// `jti`: the token's unique id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// `sid`: the session (login) the token descends from; revoking it revokes them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// `token_type`: `access` or `refresh` in tokens from [`TokenIssuer`](crate::issue::TokenIssuer)
+    /// and djangorestframework-simplejwt. Not an RFC 7519 claim, but read in the same pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
 }
 
 /// The `aud` claim: one audience or several; serialized back as the token had it.

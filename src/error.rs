@@ -52,6 +52,11 @@ pub enum ErrorKind {
     ClaimCheckFailed,
     /// The key source could not be reached and no key is cached (503).
     KeyUnavailable,
+    /// The token (its `jti`) or its session (`sid`) has been revoked (401).
+    Revoked,
+    /// The revocation store could not be asked; the request is refused, not waved through
+    /// (503).
+    RevocationUnavailable,
 }
 
 /// Why a request was refused. Cheap to clone; put into the rejected response's extensions.
@@ -125,7 +130,9 @@ impl AuthError {
         match self.kind {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope | ErrorKind::ClaimCheckFailed => StatusCode::FORBIDDEN,
-            ErrorKind::KeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::KeyUnavailable | ErrorKind::RevocationUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -134,7 +141,9 @@ impl AuthError {
     /// or `None` when no credentials were sent or the key source is down.
     pub fn error_code(&self) -> Option<&'static str> {
         match self.kind {
-            ErrorKind::MissingToken | ErrorKind::KeyUnavailable => None,
+            ErrorKind::MissingToken
+            | ErrorKind::KeyUnavailable
+            | ErrorKind::RevocationUnavailable => None,
             ErrorKind::InvalidRequest => Some("invalid_request"),
             ErrorKind::InsufficientScope | ErrorKind::ClaimCheckFailed => {
                 Some("insufficient_scope")

@@ -12,6 +12,7 @@ use pin_project::pin_project;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::key::KeyResolver;
 use crate::layer::Shared;
@@ -19,6 +20,7 @@ use crate::response::ErrorResponder;
 use crate::service::reject;
 use crate::source;
 use crate::validate::{Started, TokenMeta};
+use futures_util::future::BoxFuture;
 
 /// The response future of [`JwtAuth`](crate::JwtAuth).
 #[pin_project]
@@ -46,6 +48,13 @@ where
         waiting: Option<Box<(Request<ReqB>, S)>>,
         shared: Arc<Shared<T, R, E>>,
     },
+    /// Waiting for the revocation store; the claims wait to be inserted.
+    Checking {
+        check: BoxFuture<'static, Result<(), AuthError>>,
+        claims: Option<Claims<T>>,
+        waiting: Option<Box<(Request<ReqB>, S)>>,
+        shared: Arc<Shared<T, R, E>>,
+    },
     /// Waiting for the inner service.
     Inner {
         #[pin]
@@ -70,6 +79,23 @@ where
         ResponseFuture {
             state: State::Refused {
                 response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn checking(
+        check: BoxFuture<'static, Result<(), AuthError>>,
+        claims: Claims<T>,
+        request: Request<ReqB>,
+        service: S,
+        shared: Arc<Shared<T, R, E>>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Checking {
+                check,
+                claims: Some(claims),
+                waiting: Some(Box::new((request, service))),
+                shared,
             },
         }
     }
@@ -123,7 +149,40 @@ where
                         .and_then(|token| token.ok_or_else(AuthError::missing))
                         .and_then(|token| shared.validator.finish(token, meta, key));
                     match claims {
-                        Ok(claims) => {
+                        Ok(claims) => match shared.validator.revocation_check(&claims) {
+                            Some(check) => State::Checking {
+                                check,
+                                claims: Some(claims),
+                                waiting: Some(Box::new((request, service))),
+                                shared: Arc::clone(shared),
+                            },
+                            None => {
+                                request.extensions_mut().insert(claims);
+                                State::Inner {
+                                    future: service.call(request),
+                                }
+                            }
+                        },
+                        Err(error) => {
+                            let response = reject(shared, error, request.headers());
+                            State::Refused {
+                                response: Some(response),
+                            }
+                        }
+                    }
+                }
+                StateProj::Checking {
+                    check,
+                    claims,
+                    waiting,
+                    shared,
+                } => {
+                    let verdict = ready!(check.as_mut().poll(cx));
+                    let (mut request, mut service) =
+                        *waiting.take().expect("polled after completion");
+                    match verdict {
+                        Ok(()) => {
+                            let claims = claims.take().expect("polled after completion");
                             request.extensions_mut().insert(claims);
                             State::Inner {
                                 future: service.call(request),
@@ -151,6 +210,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Resolving { .. } => "resolving key",
+            State::Checking { .. } => "checking revocation",
             State::Inner { .. } => "inner service",
             State::Refused { .. } => "refused",
         };

@@ -67,6 +67,7 @@ pub mod jwks;
 mod key;
 mod layer;
 mod response;
+pub mod revocation;
 mod service;
 mod source;
 mod validate;

@@ -9,12 +9,15 @@ use http::{HeaderMap, Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::claims::Claims;
 use crate::error::{AuthError, trace};
 use crate::future::ResponseFuture;
 use crate::key::KeyResolver;
 use crate::layer::Shared;
 use crate::response::ErrorResponder;
 use crate::source;
+use crate::validate::Validator;
+use futures_util::future::BoxFuture;
 
 /// Authenticates each request, then calls the inner service with
 /// [`Claims<T>`](crate::Claims) in the request's extensions, or answers the rejection
@@ -35,13 +38,40 @@ impl<S, T, R, E> JwtAuth<S, T, R, E> {
     }
 }
 
+impl<S: Clone, T, R, E> JwtAuth<S, T, R, E> {
+    /// The service that was made ready, for a response future to call later; a fresh
+    /// clone takes its place (tower's "be careful when cloning inner services").
+    fn take_ready(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+}
+
 /// What the synchronous part of `call` decided.
 enum Outcome<T, F> {
     /// Go on to the inner service, with claims when there are some.
-    Pass(Option<crate::Claims<T>>),
+    Pass(Option<Claims<T>>),
     Reject(AuthError),
     /// The resolver's future is not ready: finish in the response future.
     Wait(crate::validate::Started<F>),
+    /// The revocation store has not answered yet: wait for it in the response future.
+    Check(Claims<T>, BoxFuture<'static, Result<(), AuthError>>),
+}
+
+/// After verification: the revocation check, if there is a store, polled once in place.
+fn check_revocation<T, R>(validator: &Validator<T, R>, claims: Claims<T>) -> Outcome<T, R::Future>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+{
+    let Some(mut check) = validator.revocation_check(&claims) else {
+        return Outcome::Pass(Some(claims));
+    };
+    match check.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => Outcome::Pass(Some(claims)),
+        Poll::Ready(Err(error)) => Outcome::Reject(error),
+        Poll::Pending => Outcome::Check(claims, check),
+    }
 }
 
 impl<S, T, R, E, ReqB, ResB> Service<Request<ReqB>> for JwtAuth<S, T, R, E>
@@ -76,7 +106,7 @@ where
                     match std::pin::Pin::new(&mut started.key).poll(&mut cx) {
                         Poll::Ready(key) => {
                             match shared.validator.finish(token, started.meta, key) {
-                                Ok(claims) => Outcome::Pass(Some(claims)),
+                                Ok(claims) => check_revocation(&shared.validator, claims),
                                 Err(error) => Outcome::Reject(error),
                             }
                         }
@@ -96,10 +126,12 @@ where
                 ResponseFuture::ready(reject(shared, error, request.headers()))
             }
             Outcome::Wait(started) => {
-                // Move the service that was made ready into the future, keep a fresh clone.
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
+                let ready = self.take_ready();
                 ResponseFuture::resolving(started, request, ready, Arc::clone(&self.shared))
+            }
+            Outcome::Check(claims, check) => {
+                let ready = self.take_ready();
+                ResponseFuture::checking(check, claims, request, ready, Arc::clone(&self.shared))
             }
         }
     }

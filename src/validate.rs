@@ -19,6 +19,8 @@ use crate::error::{AuthError, ErrorKind, trace};
 use crate::header::{TokenHeader, typ_matches};
 use crate::json::{JsonError, from_object};
 use crate::key::{AlgorithmSet, KeyError, KeyResolver, StaticKey, VerificationKey};
+use crate::revocation::{self, RevocationStore};
+use futures_util::future::BoxFuture;
 
 /// Decoded parts up to this size stay on the stack; larger ones go to the heap.
 const STACK_BUF: usize = 1024;
@@ -61,6 +63,7 @@ pub(crate) struct Inner<T, R> {
     pub(crate) resolver: R,
     pub(crate) rules: Rules,
     pub(crate) checks: Vec<ClaimCheck<T>>,
+    pub(crate) revocation: Option<Arc<dyn RevocationStore>>,
     pub(crate) _claims: PhantomData<fn() -> T>,
 }
 
@@ -74,6 +77,8 @@ pub(crate) struct Rules {
     pub(crate) required: Required,
     pub(crate) typ: Option<String>,
     pub(crate) max_token_size: usize,
+    /// The `token_type` claim a token must have when it has one.
+    pub(crate) token_type: Option<String>,
     /// Required scopes and, for the 403 answer, the same joined by spaces.
     pub(crate) scopes: Option<(Vec<String>, Arc<str>)>,
 }
@@ -152,7 +157,40 @@ where
     pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
         let started = self.start(token)?;
         let key = started.key.await;
-        self.finish(token, started.meta, key)
+        let claims = self.finish(token, started.meta, key)?;
+        if let Some(check) = self.revocation_check(&claims) {
+            check.await?;
+        }
+        Ok(claims)
+    }
+
+    /// With a revocation store: the check that the token's `jti` and `sid` are not revoked.
+    pub(crate) fn revocation_check(
+        &self,
+        claims: &Claims<T>,
+    ) -> Option<BoxFuture<'static, Result<(), AuthError>>> {
+        let store = self.inner.revocation.as_ref()?;
+        let registered = claims.registered();
+        let (jti, sid) = revocation::ids(registered.jti.as_deref(), registered.sid.as_deref());
+        let ids: Vec<&str> = jti.iter().chain(sid.iter()).map(String::as_str).collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let (alg, kid) = (claims.alg(), claims.kid().map(Box::<str>::from));
+        let lookup = store.any_revoked(&ids);
+        Some(Box::pin(async move {
+            let error = match lookup.await {
+                Ok(false) => return Ok(()),
+                Ok(true) => AuthError::new(ErrorKind::Revoked, "token has been revoked"),
+                Err(e) => AuthError::new(
+                    ErrorKind::RevocationUnavailable,
+                    "revocation store unavailable",
+                )
+                .with_retry_after(Some(std::time::Duration::from_secs(5)))
+                .with_source(Some(Arc::new(e))),
+            };
+            Err(trace(error, Some(alg), kid.as_deref()))
+        }))
     }
 
     /// The resolver.
@@ -306,6 +344,14 @@ impl Rules {
             return Err(AuthError::new(
                 ErrorKind::NotYetValid,
                 "token is not valid yet",
+            ));
+        }
+        if let (Some(expected), Some(actual)) = (&self.token_type, &c.token_type)
+            && expected != actual
+        {
+            return Err(AuthError::new(
+                ErrorKind::InvalidType,
+                "token type is not accepted",
             ));
         }
         if !self.issuers.is_empty()
@@ -482,6 +528,7 @@ mod tests {
             required: Required::default().with("exp").unwrap(),
             typ: None,
             max_token_size: 8192,
+            token_type: Some("access".into()),
             scopes: None,
         }
     }
@@ -576,6 +623,31 @@ mod tests {
         assert_eq!(
             kind(api.check_registered(&registered(r#"{"exp":9}"#), 0)),
             Some(ErrorKind::InvalidAudience)
+        );
+    }
+
+    #[test]
+    fn token_type_rule_applies_only_when_the_claim_is_present() {
+        let r = rules();
+        assert_eq!(
+            kind(r.check_registered(&registered(r#"{"exp":9,"token_type":"access"}"#), 0)),
+            None
+        );
+        assert_eq!(
+            kind(r.check_registered(&registered(r#"{"exp":9}"#), 0)),
+            None
+        );
+        assert_eq!(
+            kind(r.check_registered(&registered(r#"{"exp":9,"token_type":"refresh"}"#), 0)),
+            Some(ErrorKind::InvalidType)
+        );
+        let any = Rules {
+            token_type: None,
+            ..rules()
+        };
+        assert_eq!(
+            kind(any.check_registered(&registered(r#"{"exp":9,"token_type":"refresh"}"#), 0)),
+            None
         );
     }
 
