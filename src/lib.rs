@@ -61,6 +61,8 @@ mod crypto;
 mod error;
 mod future;
 mod header;
+#[cfg(feature = "issue")]
+pub mod issue;
 mod json;
 #[cfg(feature = "jwks")]
 pub mod jwks;

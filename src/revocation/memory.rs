@@ -20,7 +20,7 @@ use super::{RevocationStore, StoreError};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let store = MemoryRevocationStore::new(10_000);
 /// let far = jsonwebtoken::get_current_timestamp() + 3600;
-/// store.revoke("jti:abc", far).await.unwrap();
+/// assert!(store.revoke("jti:abc", far).await.unwrap()); // newly revoked
 /// assert!(store.any_revoked(&["jti:abc"]).await.unwrap());
 /// assert!(!store.any_revoked(&["jti:xyz"]).await.unwrap());
 /// # }
@@ -77,7 +77,7 @@ fn now() -> u64 {
 }
 
 impl RevocationStore for MemoryRevocationStore {
-    fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<(), StoreError>> {
+    fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
         let now = now();
         let mut entries = self.lock();
         if entries.until.len() >= entries.max_entries && !entries.until.contains_key(id) {
@@ -90,8 +90,9 @@ impl RevocationStore for MemoryRevocationStore {
             }
         }
         let until = entries.until.entry(id.to_owned()).or_insert(0);
+        let newly = *until <= now;
         *until = (*until).max(expires_at);
-        ready(Ok(())).boxed()
+        ready(Ok(newly)).boxed()
     }
 
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
@@ -136,10 +137,10 @@ mod tests {
     }
 
     #[test]
-    fn revoking_twice_keeps_the_later_expiry() {
+    fn revoking_twice_keeps_the_later_expiry_and_says_so() {
         let store = MemoryRevocationStore::new(4);
-        block(store.revoke("a", now() + 1000)).unwrap();
-        block(store.revoke("a", now() - 1)).unwrap();
+        assert!(block(store.revoke("a", now() + 1000)).unwrap());
+        assert!(!block(store.revoke("a", now() - 1)).unwrap());
         assert!(block(store.any_revoked(&["a"])).unwrap());
     }
 }

@@ -22,15 +22,16 @@ pub use memory::MemoryRevocationStore;
 /// as expired anyway. With several instances behind a load balancer, implement it over a
 /// shared database or cache.
 pub trait RevocationStore: Send + Sync + 'static {
-    /// Records `id` as revoked until `expires_at`.
-    fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<(), StoreError>>;
+    /// Records `id` as revoked until `expires_at`, atomically: `true` when this call
+    /// revoked it, `false` when it already was (a refresh token presented twice).
+    fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>>;
 
     /// Whether any of `ids` is revoked.
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>>;
 }
 
 impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
-    fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<(), StoreError>> {
+    fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
         (**self).revoke(id, expires_at)
     }
 

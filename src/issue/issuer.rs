@@ -1,0 +1,474 @@
+//! [`TokenIssuer`]: mints, refreshes and revokes access/refresh token pairs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Header;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::SigningKey;
+use crate::builder::JwtAuthBuilder;
+use crate::claims::Claims;
+use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::key::StaticKey;
+use crate::revocation::{self, MemoryRevocationStore, RevocationStore, StoreError};
+use crate::validate::Validator;
+
+/// Claims the issuer sets itself; a caller's claims may not use these names.
+const RESERVED: [&str; 9] = [
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "sid",
+    "token_type",
+];
+
+/// An access token and a refresh token, serialized as the JSON body
+/// djangorestframework-simplejwt returns (`access`, `refresh`), plus lifetimes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The access token, sent as `Authorization: Bearer …`.
+    pub access: String,
+    /// The refresh token, exchanged for a new pair at the refresh endpoint.
+    pub refresh: String,
+    /// Always `"Bearer"`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+}
+
+/// Why issuing, refreshing or revoking failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The token presented was refused (bad, expired, wrong type, revoked, reused): 401.
+    Refused(AuthError),
+    /// The caller's claims are not a JSON object, or use a name the issuer sets itself.
+    InvalidClaims(String),
+    /// The revocation store failed.
+    Store(StoreError),
+    /// Signing failed, or the system's random source did.
+    Internal(String),
+}
+
+impl IssueError {
+    /// The HTTP status to answer with: 401 when the client's token was refused, 503 when
+    /// the revocation store is down, 500 otherwise.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            IssueError::Refused(e) => e.status(),
+            IssueError::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IssueError::Refused(e) => e.fmt(f),
+            IssueError::InvalidClaims(why) => write!(f, "invalid claims: {why}"),
+            IssueError::Store(e) => e.fmt(f),
+            IssueError::Internal(why) => write!(f, "could not issue a token: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for IssueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            IssueError::Refused(e) => Some(e),
+            IssueError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<AuthError> for IssueError {
+    fn from(e: AuthError) -> Self {
+        IssueError::Refused(e)
+    }
+}
+
+impl From<StoreError> for IssueError {
+    fn from(e: StoreError) -> Self {
+        IssueError::Store(e)
+    }
+}
+
+/// Mints access/refresh pairs and refreshes, rotates and revokes them.
+///
+/// Every token gets `iat`, `exp`, a random 128-bit `jti`, `sub`, `sid` (the login session
+/// it descends from) and `token_type` (`access` or `refresh`), plus `iss`/`aud` when
+/// configured; access and refresh tokens carry the caller's claims. A layer built with
+/// [`layer_builder`](Self::layer_builder) refuses refresh tokens and revoked tokens.
+///
+/// Refresh with rotation (the default) revokes the presented refresh token and returns a
+/// new one. Presenting a refresh token that was already rotated (or revoked) revokes its
+/// whole session: every token of that login stops working (reuse detection).
+#[derive(Clone)]
+pub struct TokenIssuer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    key: SigningKey,
+    header: Header,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_lifetime: Duration,
+    refresh_lifetime: Duration,
+    rotate: bool,
+    store: Arc<dyn RevocationStore>,
+    /// Checks signature, `exp`, `iss`, `aud` of any token type; revocation is checked here.
+    validator: Validator<Map<String, Value>, StaticKey>,
+}
+
+/// Options of a [`TokenIssuer`], each with its default.
+pub struct TokenIssuerBuilder {
+    key: SigningKey,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_lifetime: Duration,
+    refresh_lifetime: Duration,
+    rotate: bool,
+    store: Arc<dyn RevocationStore>,
+}
+
+impl TokenIssuerBuilder {
+    /// The `iss` of every token. Defaults to none.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The `aud` of every token. Defaults to none.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// How long access tokens live. Defaults to 5 minutes.
+    pub fn access_lifetime(mut self, lifetime: Duration) -> Self {
+        self.access_lifetime = lifetime;
+        self
+    }
+
+    /// How long refresh tokens live. Defaults to 24 hours.
+    pub fn refresh_lifetime(mut self, lifetime: Duration) -> Self {
+        self.refresh_lifetime = lifetime;
+        self
+    }
+
+    /// Whether a refresh returns a new refresh token and revokes the old one. Defaults to on.
+    pub fn rotate_refresh_tokens(mut self, rotate: bool) -> Self {
+        self.rotate = rotate;
+        self
+    }
+
+    /// Where revocations go; share it with the validating layers. Defaults to a
+    /// [`MemoryRevocationStore`] of 100 000 entries.
+    pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// Builds the issuer.
+    pub fn build(self) -> Result<TokenIssuer, ConfigError> {
+        crate::install_crypto_provider();
+        let algorithm = self.key.algorithm();
+        let mut header = Header::new(algorithm);
+        header.kid = self.key.kid().map(str::to_owned);
+        let mut validator = Validator::<Map<String, Value>>::builder(StaticKey::new(
+            self.key.verification_key().clone(),
+        ))
+        .algorithms([algorithm])
+        .required_claims(["exp", "jti", "sub", "sid"])
+        .expected_token_type(None);
+        if let Some(iss) = &self.issuer {
+            validator = validator.issuer(iss);
+        }
+        if let Some(aud) = &self.audience {
+            validator = validator.audience(aud);
+        }
+        let inner = Inner {
+            validator: validator.build_validator()?,
+            key: self.key,
+            header,
+            issuer: self.issuer,
+            audience: self.audience,
+            access_lifetime: self.access_lifetime,
+            refresh_lifetime: self.refresh_lifetime,
+            rotate: self.rotate,
+            store: self.store,
+        };
+        Ok(TokenIssuer {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl TokenIssuer {
+    /// Options for an issuer signing with `key`.
+    pub fn builder(key: SigningKey) -> TokenIssuerBuilder {
+        TokenIssuerBuilder {
+            key,
+            issuer: None,
+            audience: None,
+            access_lifetime: Duration::from_secs(300),
+            refresh_lifetime: Duration::from_secs(24 * 3600),
+            rotate: true,
+            store: Arc::new(MemoryRevocationStore::default()),
+        }
+    }
+
+    /// A new login: an access/refresh pair for `subject`, with `claims` (any `Serialize`
+    /// that is a JSON object, or `()` for none) in both tokens.
+    pub fn issue(&self, subject: &str, claims: &impl Serialize) -> Result<TokenPair, IssueError> {
+        let custom = match serde_json::to_value(claims) {
+            Ok(Value::Object(map)) => map,
+            Ok(Value::Null) => Map::new(),
+            Ok(_) => return Err(IssueError::InvalidClaims("not a JSON object".into())),
+            Err(e) => return Err(IssueError::InvalidClaims(e.to_string())),
+        };
+        if let Some(name) = RESERVED.iter().find(|name| custom.contains_key(**name)) {
+            return Err(IssueError::InvalidClaims(format!(
+                "`{name}` is set by the issuer"
+            )));
+        }
+        self.mint(subject, &custom, &random_id()?, true)
+    }
+
+    /// Exchanges a refresh token for a new access token and, with rotation, a new refresh
+    /// token (the presented one is revoked). A refresh token that was already used or
+    /// revoked revokes its whole session and is refused.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, IssueError> {
+        let claims = self.inner.validator.validate(refresh_token).await?;
+        let registered = claims.registered();
+        if registered.token_type.as_deref() != Some("refresh") {
+            return Err(refused(ErrorKind::InvalidType, "not a refresh token"));
+        }
+        let (Some(sub), Some(sid), Some(exp)) = (&registered.sub, &registered.sid, registered.exp)
+        else {
+            return Err(refused(
+                ErrorKind::MissingClaim,
+                "refresh token lacks sub, sid or exp",
+            ));
+        };
+        let (jti_id, sid_id) = revocation::ids(registered.jti.as_deref(), Some(sid));
+        let (jti_id, sid_id) = (jti_id.unwrap_or_default(), sid_id.unwrap_or_default());
+        let store = &self.inner.store;
+        if store.any_revoked(&[&sid_id]).await? {
+            return Err(refused(ErrorKind::Revoked, "session has been revoked"));
+        }
+        let reused = if self.inner.rotate {
+            // Revoking is the atomic "first use": a second presentation finds it revoked.
+            !store.revoke(&jti_id, exp).await?
+        } else {
+            store.any_revoked(&[&jti_id]).await?
+        };
+        if reused {
+            let until = now() + self.inner.refresh_lifetime.as_secs();
+            store.revoke(&sid_id, until).await?;
+            return Err(refused(
+                ErrorKind::Revoked,
+                "refresh token reused: session revoked",
+            ));
+        }
+        let custom: Map<String, Value> = claims
+            .custom()
+            .iter()
+            .filter(|(name, _)| !RESERVED.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let mut pair = self.mint(sub, &custom, sid, self.inner.rotate)?;
+        if !self.inner.rotate {
+            pair.refresh = refresh_token.to_owned();
+            pair.refresh_expires_in = exp.saturating_sub(now());
+        }
+        Ok(pair)
+    }
+
+    /// Checks any token of this issuer (access or refresh): signature, `exp`, `iss`,
+    /// `aud`, and that neither it nor its session is revoked. simplejwt's verify endpoint.
+    pub async fn verify(&self, token: &str) -> Result<Claims<Map<String, Value>>, IssueError> {
+        let claims = self.inner.validator.validate(token).await?;
+        let registered = claims.registered();
+        let (jti, sid) = revocation::ids(registered.jti.as_deref(), registered.sid.as_deref());
+        let ids: Vec<&str> = jti.iter().chain(sid.iter()).map(String::as_str).collect();
+        if self.inner.store.any_revoked(&ids).await? {
+            return Err(refused(ErrorKind::Revoked, "token has been revoked"));
+        }
+        Ok(claims)
+    }
+
+    /// Revokes one token (access or refresh) by its `jti` until it expires: logout, or
+    /// simplejwt's blacklist endpoint. The token must be valid.
+    pub async fn revoke(&self, token: &str) -> Result<(), IssueError> {
+        let claims = self.verify(token).await?;
+        let registered = claims.registered();
+        let (Some(jti), Some(exp)) = (&registered.jti, registered.exp) else {
+            return Err(refused(ErrorKind::MissingClaim, "token lacks jti or exp"));
+        };
+        self.inner.store.revoke(&format!("jti:{jti}"), exp).await?;
+        Ok(())
+    }
+
+    /// Revokes the whole session (`sid`) a valid token belongs to: every access and refresh
+    /// token of that login.
+    pub async fn revoke_session(&self, token: &str) -> Result<(), IssueError> {
+        let claims = self.inner.validator.validate(token).await?;
+        let Some(sid) = &claims.registered().sid else {
+            return Err(refused(ErrorKind::MissingClaim, "token lacks sid"));
+        };
+        let until = now() + self.inner.refresh_lifetime.as_secs();
+        self.inner
+            .store
+            .revoke(&format!("sid:{sid}"), until)
+            .await?;
+        Ok(())
+    }
+
+    /// The public keys as a JWKS document (`{"keys":[…]}`), for another service's
+    /// `JwksResolver`. Empty for an HMAC key, whose secret is never published.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .inner
+            .key
+            .public_jwk()
+            .and_then(|jwk| serde_json::to_value(jwk).ok())
+            .into_iter()
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// A layer builder that accepts this issuer's access tokens: its key and algorithm, its
+    /// `iss` and `aud`, its revocation store; refresh tokens are refused.
+    pub fn layer_builder<T>(&self) -> JwtAuthBuilder<T, StaticKey> {
+        let key = StaticKey::new(self.inner.key.verification_key().clone());
+        let mut builder = JwtAuthBuilder::new(key)
+            .algorithms([self.inner.key.algorithm()])
+            .revocation_store(Arc::clone(&self.inner.store))
+            .required_claims(["exp", "jti", "sub"]);
+        if let Some(iss) = &self.inner.issuer {
+            builder = builder.issuer(iss);
+        }
+        if let Some(aud) = &self.inner.audience {
+            builder = builder.audience(aud);
+        }
+        builder
+    }
+
+    /// The revocation store.
+    pub fn revocation_store(&self) -> Arc<dyn RevocationStore> {
+        Arc::clone(&self.inner.store)
+    }
+
+    /// The signing key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.inner.key
+    }
+
+    /// The access and refresh tokens of one session.
+    fn mint(
+        &self,
+        subject: &str,
+        custom: &Map<String, Value>,
+        sid: &str,
+        with_refresh: bool,
+    ) -> Result<TokenPair, IssueError> {
+        let inner = &self.inner;
+        let now = now();
+        let access = self.sign(custom, subject, sid, "access", now, inner.access_lifetime)?;
+        let refresh = if with_refresh {
+            self.sign(custom, subject, sid, "refresh", now, inner.refresh_lifetime)?
+        } else {
+            String::new()
+        };
+        Ok(TokenPair {
+            access,
+            refresh,
+            token_type: "Bearer".to_owned(),
+            expires_in: inner.access_lifetime.as_secs(),
+            refresh_expires_in: inner.refresh_lifetime.as_secs(),
+        })
+    }
+
+    fn sign(
+        &self,
+        custom: &Map<String, Value>,
+        subject: &str,
+        sid: &str,
+        token_type: &str,
+        now: u64,
+        lifetime: Duration,
+    ) -> Result<String, IssueError> {
+        let inner = &self.inner;
+        let mut claims = custom.clone();
+        claims.insert("sub".into(), subject.into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + lifetime.as_secs()).into());
+        claims.insert("jti".into(), random_id()?.into());
+        claims.insert("sid".into(), sid.into());
+        claims.insert("token_type".into(), token_type.into());
+        if let Some(iss) = &inner.issuer {
+            claims.insert("iss".into(), iss.as_str().into());
+        }
+        if let Some(aud) = &inner.audience {
+            claims.insert("aud".into(), aud.as_str().into());
+        }
+        jsonwebtoken::encode(&inner.header, &claims, inner.key.encoding_key())
+            .map_err(|e| IssueError::Internal(e.to_string()))
+    }
+}
+
+fn refused(kind: ErrorKind, description: &'static str) -> IssueError {
+    IssueError::Refused(AuthError::new(kind, description))
+}
+
+/// 128 random bits, base64url.
+fn random_id() -> Result<String, IssueError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| IssueError::Internal(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("TokenIssuer")
+            .field("key", &inner.key)
+            .field("issuer", &inner.issuer)
+            .field("audience", &inner.audience)
+            .field("access_lifetime", &inner.access_lifetime)
+            .field("refresh_lifetime", &inner.refresh_lifetime)
+            .field("rotate", &inner.rotate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for TokenIssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuerBuilder")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
