@@ -123,7 +123,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     }
 
     /// Registered claims that must be present, among `exp`, `nbf`, `iat`, `iss`, `aud`,
-    /// `sub`, `jti`. Replaces the default, which is `["exp"]`.
+    /// `sub`, `jti`, `sid`. Replaces the default, which is `["exp"]`.
     pub fn required_claims<S: Into<String>>(mut self, claims: impl IntoIterator<Item = S>) -> Self {
         self.required = claims.into_iter().map(Into::into).collect();
         self

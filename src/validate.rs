@@ -88,7 +88,8 @@ pub(crate) struct Rules {
 pub(crate) struct Required(u8);
 
 impl Required {
-    pub(crate) const NAMES: [&'static str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
+    pub(crate) const NAMES: [&'static str; 8] =
+        ["exp", "nbf", "iat", "iss", "aud", "sub", "jti", "sid"];
 
     pub(crate) fn with(self, name: &str) -> Option<Self> {
         let index = Self::NAMES.iter().position(|n| *n == name)?;
@@ -104,6 +105,7 @@ impl Required {
             !c.aud.is_empty(),
             c.sub.is_some(),
             c.jti.is_some(),
+            c.sid.is_some(),
         ];
         (0..Self::NAMES.len())
             .find(|i| self.0 & 1 << i != 0 && !present[*i])
@@ -111,7 +113,7 @@ impl Required {
     }
 }
 
-const MISSING: [&str; 7] = [
+const MISSING: [&str; 8] = [
     "token has no exp claim",
     "token has no nbf claim",
     "token has no iat claim",
@@ -119,6 +121,7 @@ const MISSING: [&str; 7] = [
     "token has no aud claim",
     "token has no sub claim",
     "token has no jti claim",
+    "token has no sid claim",
 ];
 
 /// The resolver's future and what `start` learned for `finish`.
