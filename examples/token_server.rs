@@ -117,6 +117,7 @@ fn token_not_valid(error: impl std::fmt::Display) -> Response {
 }
 
 /// The JSON body, or 400 with a JSON `detail` (never a 500) when it is malformed.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
     json.map(|Json(t)| t)
         .map_err(|e| detail(StatusCode::BAD_REQUEST, &e.body_text()))
