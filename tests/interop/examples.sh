@@ -121,6 +121,37 @@ for mode in JWKS_URL OIDC_ISSUER; do
     stop jwks
 done
 
+# --- token_server: the simplejwt flow with curl ----------------------------------------
+p=$(port)
+DEMO_PASSWORD=s3cret PORT=$p target/debug/examples/token_server >"$dir/ts.out" 2>"$dir/ts.err" &
+echo $! >"$dir/token_server.pid"
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/.well-known/jwks.json" && break; sleep 0.1; done
+post() { curl -s -o "$dir/body.json" -w '%{http_code}' -X POST -H 'content-type: application/json' -d "$2" "http://127.0.0.1:$p$1"; }
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$dir/body.json" "$1"; }
+expect "token_server: wrong password is 401" 401 "$(post /api/token/ '{"username":"demo","password":"nope"}')"
+expect "token_server: malformed JSON is 400" 400 "$(post /api/token/ '{"username":')"
+expect "token_server: login is 200" 200 "$(post /api/token/ '{"username":"demo","password":"s3cret"}')"
+access=$(field access); refresh=$(field refresh)
+expect "token_server: /api/me with the access token is 200" 200 \
+    "$(code -H "Authorization: Bearer $access" "http://127.0.0.1:$p/api/me")"
+expect "token_server: /api/me with the refresh token is 401" 401 \
+    "$(code -H "Authorization: Bearer $refresh" "http://127.0.0.1:$p/api/me")"
+expect "token_server: refresh is 200" 200 "$(post /api/token/refresh/ "{\"refresh\":\"$refresh\"}")"
+rotated=$(field refresh)
+expect "token_server: the rotated refresh token again is 401" 401 \
+    "$(post /api/token/refresh/ "{\"refresh\":\"$refresh\"}")"
+expect "token_server: reuse revoked the session's newest refresh token" 401 \
+    "$(post /api/token/refresh/ "{\"refresh\":\"$rotated\"}")"
+expect "token_server: reuse revoked the session's access token" 401 \
+    "$(code -H "Authorization: Bearer $access" "http://127.0.0.1:$p/api/me")"
+expect "token_server: a new login is 200" 200 "$(post /api/token/ '{"username":"demo","password":"s3cret"}')"
+access=$(field access); refresh=$(field refresh)
+expect "token_server: verify is 200" 200 "$(post /api/token/verify/ "{\"token\":\"$access\"}")"
+expect "token_server: blacklist is 200" 200 "$(post /api/token/blacklist/ "{\"refresh\":\"$refresh\"}")"
+expect "token_server: a blacklisted refresh token is 401" 401 \
+    "$(post /api/token/refresh/ "{\"refresh\":\"$refresh\"}")"
+stop token_server
+
 # --- tonic ----------------------------------------------------------------------------
 p=$(port); start tonic "$p"
 token=$(grep -m1 '^ey' "$dir/tonic.out")
