@@ -8,6 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
+use crate::cache::{CacheLimits, TokenCache};
 use crate::claims::Claims;
 use crate::error::ConfigError;
 use crate::key::{AlgorithmSet, KeyResolver};
@@ -50,6 +51,7 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     max_token_size: usize,
     token_type: Option<String>,
     revocation: Option<Arc<dyn RevocationStore>>,
+    cache: Option<CacheLimits>,
     scopes: Vec<String>,
     checks: Vec<ClaimCheck<T>>,
     options: LayerOptions,
@@ -70,6 +72,7 @@ impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
             max_token_size: 8 * 1024,
             token_type: Some("access".to_owned()),
             revocation: None,
+            cache: Some(CacheLimits::default()),
             scopes: Vec::new(),
             checks: Vec::new(),
             options: LayerOptions::default(),
@@ -158,6 +161,25 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         self
     }
 
+    /// The verified-token cache: a token accepted before is accepted again without
+    /// verifying its signature, as long as it is inside `exp`/`nbf`, its key is still the
+    /// resolver's, and (with a store) it is not revoked. Rejected tokens are never cached.
+    /// Defaults to on.
+    pub fn cache(mut self, on: bool) -> Self {
+        self.cache = on.then(|| self.cache.unwrap_or_default());
+        self
+    }
+
+    /// The cache's bounds: entries, and bytes (about twice the token's length per entry).
+    /// Defaults to 50 000 entries and 32 MiB. Turns the cache on.
+    pub fn cache_limits(mut self, max_entries: usize, max_bytes: u64) -> Self {
+        self.cache = Some(CacheLimits {
+            max_entries,
+            max_bytes,
+        });
+        self
+    }
+
     /// Scopes the token must grant, read from `scope` (space-separated) or `scp` (an array
     /// or a space-separated string). A token without them gets 403 `insufficient_scope`.
     /// Defaults to none.
@@ -211,6 +233,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
             max_token_size: self.max_token_size,
             token_type: self.token_type,
             revocation: self.revocation,
+            cache: self.cache,
             scopes: self.scopes,
             checks: self.checks,
             options: self.options,
@@ -271,6 +294,7 @@ where
             rules,
             checks: self.checks,
             revocation: self.revocation,
+            cache: self.cache.map(TokenCache::new),
             _claims: PhantomData,
         };
         Ok((Validator::from_inner(inner), self.options, self.responder))
@@ -290,6 +314,7 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
             .field("max_token_size", &self.max_token_size)
             .field("token_type", &self.token_type)
             .field("revocation", &self.revocation.is_some())
+            .field("cache", &self.cache)
             .field("scopes", &self.scopes)
             .field("claim_checks", &self.checks.len())
             .field("options", &self.options)

@@ -56,6 +56,7 @@
 #[cfg(feature = "axum")]
 mod axum;
 mod builder;
+mod cache;
 mod claims;
 mod crypto;
 mod error;

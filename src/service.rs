@@ -58,6 +58,27 @@ enum Outcome<T, F> {
     Check(Claims<T>, BoxFuture<'static, Result<(), AuthError>>),
 }
 
+/// The full check of a token that is not in the cache: header, key, signature, claims.
+fn verify_token<T, R>(validator: &Validator<T, R>, token: &str) -> Outcome<T, R::Future>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+{
+    match validator.start(token) {
+        Err(error) => Outcome::Reject(error),
+        Ok(mut started) => {
+            let mut cx = Context::from_waker(Waker::noop());
+            match std::pin::Pin::new(&mut started.key).poll(&mut cx) {
+                Poll::Ready(key) => match validator.finish(token, started.meta, key) {
+                    Ok(claims) => check_revocation(validator, claims),
+                    Err(error) => Outcome::Reject(error),
+                },
+                Poll::Pending => Outcome::Wait(started),
+            }
+        }
+    }
+}
+
 /// After verification: the revocation check, if there is a store, polled once in place.
 fn check_revocation<T, R>(validator: &Validator<T, R>, claims: Claims<T>) -> Outcome<T, R::Future>
 where
@@ -99,20 +120,9 @@ where
             Err(error) => Outcome::Reject(trace(error, None, None)),
             Ok(None) if options.optional => Outcome::Pass(None),
             Ok(None) => Outcome::Reject(trace(AuthError::missing(), None, None)),
-            Ok(Some(token)) => match shared.validator.start(token) {
-                Err(error) => Outcome::Reject(error),
-                Ok(mut started) => {
-                    let mut cx = Context::from_waker(Waker::noop());
-                    match std::pin::Pin::new(&mut started.key).poll(&mut cx) {
-                        Poll::Ready(key) => {
-                            match shared.validator.finish(token, started.meta, key) {
-                                Ok(claims) => check_revocation(&shared.validator, claims),
-                                Err(error) => Outcome::Reject(error),
-                            }
-                        }
-                        Poll::Pending => Outcome::Wait(started),
-                    }
-                }
+            Ok(Some(token)) => match shared.validator.cached(token) {
+                Some(claims) => check_revocation(&shared.validator, claims),
+                None => verify_token(&shared.validator, token),
             },
         };
         match outcome {

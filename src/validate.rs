@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -13,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::builder::JwtAuthBuilder;
+use crate::cache::{Entry, TokenCache};
 use crate::claims::{Claims, RegisteredClaims};
 use crate::crypto::provider;
 use crate::error::{AuthError, ErrorKind, trace};
@@ -64,6 +67,7 @@ pub(crate) struct Inner<T, R> {
     pub(crate) rules: Rules,
     pub(crate) checks: Vec<ClaimCheck<T>>,
     pub(crate) revocation: Option<Arc<dyn RevocationStore>>,
+    pub(crate) cache: Option<TokenCache<T>>,
     pub(crate) _claims: PhantomData<fn() -> T>,
 }
 
@@ -158,9 +162,14 @@ where
 
     /// Validates a token (the bare JWS, no `Bearer ` prefix) and returns its claims.
     pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
-        let started = self.start(token)?;
-        let key = started.key.await;
-        let claims = self.finish(token, started.meta, key)?;
+        let claims = match self.cached(token) {
+            Some(claims) => claims,
+            None => {
+                let started = self.start(token)?;
+                let key = started.key.await;
+                self.finish(token, started.meta, key)?
+            }
+        };
         if let Some(check) = self.revocation_check(&claims) {
             check.await?;
         }
@@ -259,14 +268,60 @@ where
             routed_issuer,
         } = meta;
         match self.verify(token, alg, routed_issuer.as_deref(), key) {
-            Ok((custom, registered)) => {
+            Ok((custom, registered, key)) => {
                 let claims = Claims::new(custom, registered, alg, kid);
                 match self.check_claims(&claims) {
-                    Ok(()) => Ok(claims),
+                    Ok(()) => {
+                        if let Some(cache) = &self.inner.cache {
+                            cache.insert(
+                                token,
+                                Entry {
+                                    claims: claims.clone(),
+                                    key,
+                                },
+                            );
+                        }
+                        Ok(claims)
+                    }
                     Err(e) => Err(trace(e, Some(alg), claims.kid())),
                 }
             }
             Err(e) => Err(trace(e, Some(alg), kid.as_deref())),
+        }
+    }
+
+    /// The claims of a token this validator accepted before, if it is in the cache and
+    /// still good: inside `exp`/`nbf` (with leeway) and verified by a key the resolver still
+    /// returns. Anything else is a miss, and the full check then gives the precise answer.
+    pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
+        let cache = self.inner.cache.as_ref()?;
+        let Entry { claims, key } = cache.get(token)?;
+        let registered = claims.registered();
+        let rules = &self.inner.rules;
+        let now = now();
+        let in_time = registered
+            .exp
+            .is_none_or(|exp| now < exp.saturating_add(rules.leeway))
+            && registered
+                .nbf
+                .is_none_or(|nbf| nbf <= now.saturating_add(rules.leeway));
+        let header = TokenHeader::new(claims.alg(), claims.kid());
+        let resolver = &self.inner.resolver;
+        let mut current = if resolver.wants_issuer() {
+            resolver.resolve(&header.with_unverified_issuer(registered.iss.as_deref()))
+        } else {
+            resolver.resolve(&header)
+        };
+        let key_current = in_time
+            && matches!(
+                Pin::new(&mut current).poll(&mut Context::from_waker(Waker::noop())),
+                Poll::Ready(Ok(now_key)) if Arc::ptr_eq(&now_key, &key)
+            );
+        if key_current {
+            Some(claims)
+        } else {
+            cache.remove(token);
+            None
         }
     }
 
@@ -276,7 +331,7 @@ where
         alg: Algorithm,
         routed_issuer: Option<&str>,
         key: Result<Arc<VerificationKey>, KeyError>,
-    ) -> Result<(T, RegisteredClaims), AuthError> {
+    ) -> Result<(T, RegisteredClaims, Arc<VerificationKey>), AuthError> {
         let key = key.map_err(KeyError::into_auth_error)?;
         if !key.algorithms().contains(alg) {
             return Err(not_allowed());
@@ -315,7 +370,7 @@ where
                 )
             })?;
             self.inner.rules.check_scopes(json)?;
-            Ok((custom, registered))
+            Ok((custom, registered, key))
         })?
     }
 
