@@ -121,6 +121,24 @@ fn poll_once<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// One request through a layered service, the way every measured iteration does it: a fresh
+/// request, `poll_ready`, `call`, and one poll of the response future (no runtime: the
+/// static-key path completes at once).
+fn one_request<S>(service: &mut S, authorization: &HeaderValue) -> Response<()>
+where
+    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+{
+    let request = request(authorization);
+    let mut cx = Context::from_waker(Waker::noop());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(never)) => match never {},
+        Poll::Pending => panic!("inner service not ready"),
+    }
+    let Ok(response) = poll_once(service.call(request));
+    response
+}
+
 fn bench_algorithm(c: &mut Criterion, name: &str, alg: Algorithm) {
     let (encoding, decoding, verification) = keys(alg);
     let token = token(alg, &encoding);
@@ -135,19 +153,24 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: Algorithm) {
     validation.set_audience(&[AUDIENCE]);
 
     // Layer side: same algorithm, issuer, audience; `exp` required and 60 s leeway are the
-    // builder's defaults.
-    let layer = JwtAuthLayer::<BenchClaims>::builder(StaticKey::new(verification))
-        .algorithms([alg])
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .leeway(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let mut service = layer.layer(service_fn(|_request: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(()))
-    }));
+    // builder's defaults. Cold: the verified-token cache off; warm: on (the default).
+    let layer = |cache: bool| {
+        JwtAuthLayer::<BenchClaims>::builder(StaticKey::new(verification.clone()))
+            .algorithms([alg])
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .leeway(Duration::from_secs(60))
+            .cache(cache)
+            .build()
+            .unwrap()
+    };
+    let trivial =
+        || service_fn(|_request: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let mut cold = layer(false).layer(trivial());
+    let warm_layer = layer(true);
+    let mut warm = warm_layer.layer(trivial());
     // Only for the check before measuring: an inner service that answers 200 iff it got claims.
-    let mut checked = layer.layer(service_fn(|request: Request<()>| async move {
+    let mut checked = warm_layer.layer(service_fn(|request: Request<()>| async move {
         let mut response = Response::new(());
         if request.extensions().get::<Claims<BenchClaims>>().is_none() {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -155,19 +178,6 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: Algorithm) {
         Ok::<_, Infallible>(response)
     }));
     let authorization = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
-
-    // One request through the layer, the way every measured iteration does it.
-    let mut one_request = || {
-        let request = request(&authorization);
-        let mut cx = Context::from_waker(Waker::noop());
-        match service.poll_ready(&mut cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => panic!("inner service not ready"),
-        }
-        let Ok(response) = poll_once(service.call(request));
-        response
-    };
 
     // Both sides accept the token before anything is measured.
     let data = jsonwebtoken::decode::<BenchClaims>(&token, &decoding, &validation)
@@ -177,12 +187,14 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: Algorithm) {
         data.claims.scope.as_deref(),
         Some("orders:read orders:write")
     );
-    let response = one_request();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "layer refused the bench token"
-    );
+    for service in [&mut cold, &mut warm] {
+        let response = one_request(service, &authorization);
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "layer refused the bench token"
+        );
+    }
     let Ok(response) = poll_once(checked.call(request(&authorization)));
     assert_eq!(
         response.status(),
@@ -196,7 +208,31 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: Algorithm) {
             jsonwebtoken::decode::<BenchClaims>(black_box(&token), &decoding, &validation).unwrap()
         })
     });
-    group.bench_function("layer", |b| b.iter(&mut one_request));
+    group.bench_function("layer_cold", |b| {
+        b.iter(|| one_request(&mut cold, &authorization))
+    });
+    group.bench_function("layer_warm", |b| {
+        b.iter(|| one_request(&mut warm, &authorization))
+    });
+    // Contention: two threads hammering clones of one warm layer. The figure is wall time
+    // per request over both threads, so perfect scaling halves `layer_warm`.
+    group.bench_function("layer_warm_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..2 {
+                    let mut service = warm.clone();
+                    let authorization = &authorization;
+                    scope.spawn(move || {
+                        for _ in 0..iters.div_ceil(2) {
+                            black_box(one_request(&mut service, authorization));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
     group.bench_function("request_only", |b| {
         b.iter(|| request(black_box(&authorization)))
     });
