@@ -3,9 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -307,16 +305,13 @@ where
                 .is_none_or(|nbf| nbf <= now.saturating_add(rules.leeway));
         let header = TokenHeader::new(claims.alg(), claims.kid());
         let resolver = &self.inner.resolver;
-        let mut current = if resolver.wants_issuer() {
-            resolver.resolve(&header.with_unverified_issuer(registered.iss.as_deref()))
-        } else {
-            resolver.resolve(&header)
-        };
         let key_current = in_time
-            && matches!(
-                Pin::new(&mut current).poll(&mut Context::from_waker(Waker::noop())),
-                Poll::Ready(Ok(now_key)) if Arc::ptr_eq(&now_key, &key)
-            );
+            && if resolver.wants_issuer() {
+                let routed = header.with_unverified_issuer(registered.iss.as_deref());
+                resolver.is_current(&routed, &key)
+            } else {
+                resolver.is_current(&header, &key)
+            };
         if key_current {
             Some(claims)
         } else {

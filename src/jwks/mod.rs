@@ -265,6 +265,21 @@ impl JwksResolver {
 impl KeyResolver for JwksResolver {
     type Future = Either<Ready<Found>, BoxFuture<'static, Found>>;
 
+    fn is_current(&self, header: &TokenHeader<'_>, key: &Arc<VerificationKey>) -> bool {
+        let current = self.shared.current.load();
+        if let Some(snapshot) = current.as_ref()
+            && snapshot.fresh.load(Ordering::Relaxed)
+        {
+            return snapshot
+                .keys
+                .find(header)
+                .is_some_and(|found| Arc::ptr_eq(found, key));
+        }
+        // Not fresh: the full resolve, which also starts a due refresh.
+        drop(current);
+        crate::key::resolves_now_to(self, header, key)
+    }
+
     fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future {
         let inner = &self.shared;
         let current = inner.current.load();

@@ -137,6 +137,11 @@ impl KeyResolver for KeySet {
     fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future {
         ready(self.find(header).cloned().ok_or_else(KeyError::not_found))
     }
+
+    fn is_current(&self, header: &TokenHeader<'_>, key: &Arc<VerificationKey>) -> bool {
+        self.find(header)
+            .is_some_and(|found| Arc::ptr_eq(found, key))
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,15 @@ pub trait KeyResolver: Send + Sync + 'static {
     /// Picks the key for a token with this header.
     fn resolve(&self, header: &TokenHeader<'_>) -> Self::Future;
 
+    /// Whether `key` is still what [`resolve`](KeyResolver::resolve) would return for this
+    /// header right now, without waiting: the verified-token cache asks this on every hit.
+    /// The default resolves and compares pointers; resolvers that can answer without
+    /// cloning an `Arc` (the shipped ones) override it, as shared reference counts are
+    /// what concurrent hits would otherwise contend on.
+    fn is_current(&self, header: &TokenHeader<'_>, key: &Arc<VerificationKey>) -> bool {
+        resolves_now_to(self, header, key)
+    }
+
     /// Whether [`resolve`](KeyResolver::resolve) needs the payload's (unverified) `iss` in
     /// [`TokenHeader::unverified_issuer`], as [`MultiIssuer`] does. Reading it costs a
     /// second base64 and JSON pass, so the default is `false`.
@@ -76,6 +85,20 @@ where
     fn resolve(&self, header: &TokenHeader<'_>) -> Fut {
         self(header)
     }
+}
+
+/// Whether `resolver` answers `header` at once, with exactly `key`.
+pub(crate) fn resolves_now_to<R: KeyResolver + ?Sized>(
+    resolver: &R,
+    header: &TokenHeader<'_>,
+    key: &Arc<VerificationKey>,
+) -> bool {
+    let mut future = resolver.resolve(header);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(
+        std::pin::Pin::new(&mut future).poll(&mut cx),
+        std::task::Poll::Ready(Ok(now)) if Arc::ptr_eq(&now, key)
+    )
 }
 
 /// Why a resolver returned no key: no such key (401) or the key source is down (503).

@@ -73,6 +73,13 @@ impl<R: KeyResolver> KeyResolver for MultiIssuer<R> {
         }
     }
 
+    fn is_current(&self, header: &TokenHeader<'_>, key: &Arc<VerificationKey>) -> bool {
+        let resolver = header
+            .unverified_issuer()
+            .and_then(|iss| self.by_issuer.get(iss));
+        resolver.is_some_and(|resolver| resolver.is_current(header, key))
+    }
+
     fn wants_issuer(&self) -> bool {
         true
     }

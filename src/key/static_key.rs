@@ -51,4 +51,8 @@ impl KeyResolver for StaticKey {
     fn resolve(&self, _header: &TokenHeader<'_>) -> Self::Future {
         ready(Ok(Arc::clone(&self.key)))
     }
+
+    fn is_current(&self, _header: &TokenHeader<'_>, key: &Arc<VerificationKey>) -> bool {
+        Arc::ptr_eq(&self.key, key)
+    }
 }
