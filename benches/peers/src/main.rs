@@ -470,7 +470,10 @@ fn main() {
         .unwrap();
 
     let per_alg = |make: &dyn Fn(Alg, &Keys) -> Option<App>| -> [Option<App>; 2] {
-        [make(all_keys[0].0, &all_keys[0].1), make(all_keys[1].0, &all_keys[1].1)]
+        [
+            make(all_keys[0].0, &all_keys[0].1),
+            make(all_keys[1].0, &all_keys[1].1),
+        ]
     };
     let contenders = vec![
         Contender {
@@ -562,18 +565,19 @@ fn main() {
     }
 
     for round in 1..=ROUNDS {
-        for alg_index in 0..Alg::ALL.len() {
-            for (c, contender) in contenders.iter().enumerate() {
-                let Some(line) = &mut lines[c][alg_index] else {
+        for (alg_index, alg) in Alg::ALL.iter().enumerate() {
+            for (contender, row) in contenders.iter().zip(&mut lines) {
+                let Some(line) = &mut row[alg_index] else {
                     continue;
                 };
-                line.app.run(&rt, &line.good, (line.iterations / 10).max(10));
+                line.app
+                    .run(&rt, &line.good, (line.iterations / 10).max(10));
                 let elapsed = line.app.run(&rt, &line.good, line.iterations);
                 let ns = elapsed.as_nanos() as f64 / line.iterations as f64;
                 line.samples.push(ns);
                 eprintln!(
                     "round {round} {} {:<45} {:>10}  ({} iterations)",
-                    Alg::ALL[alg_index].name(),
+                    alg.name(),
                     contender.name,
                     format_ns(ns),
                     line.iterations
