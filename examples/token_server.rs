@@ -38,7 +38,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use tower_jwt_auth::issue::{SigningKey, TokenIssuer};
+use tower_jwt_auth::issue::{IssueError, SigningKey, TokenIssuer};
 use tower_jwt_auth::{Algorithm, Claims};
 
 /// The server's state: the issuer and the users' password hashes.
@@ -116,6 +116,14 @@ fn token_not_valid(error: impl std::fmt::Display) -> Response {
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
+/// A refused token is simplejwt's `token_not_valid`; anything else keeps its own status.
+fn issue_error(error: IssueError) -> Response {
+    match error.status() {
+        StatusCode::UNAUTHORIZED => token_not_valid(error),
+        status => detail(status, &error.to_string()),
+    }
+}
+
 /// The JSON body, or 400 with a JSON `detail` (never a 500) when it is malformed.
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
@@ -180,8 +188,7 @@ async fn refresh(
     };
     match state.issuer.refresh(&body.refresh).await {
         Ok(pair) => Json(pair).into_response(),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => token_not_valid(e),
-        Err(e) => detail(e.status(), &e.to_string()),
+        Err(e) => issue_error(e),
     }
 }
 
@@ -200,8 +207,7 @@ async fn verify(
     };
     match state.issuer.verify(&body.token).await {
         Ok(_) => Json(json!({})).into_response(),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => token_not_valid(e),
-        Err(e) => detail(e.status(), &e.to_string()),
+        Err(e) => issue_error(e),
     }
 }
 
@@ -222,8 +228,7 @@ async fn blacklist(
     }
     match state.issuer.revoke(&body.refresh).await {
         Ok(()) => Json(json!({})).into_response(),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => token_not_valid(e),
-        Err(e) => detail(e.status(), &e.to_string()),
+        Err(e) => issue_error(e),
     }
 }
 

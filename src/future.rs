@@ -141,8 +141,7 @@ where
                     shared,
                 } => {
                     let key = ready!(key.poll(cx));
-                    let (mut request, mut service) =
-                        *waiting.take().expect("polled after completion");
+                    let (request, service) = *waiting.take().expect("polled after completion");
                     let meta = meta.take().expect("polled after completion");
                     // The token is read again: it was borrowed from this request's headers.
                     let claims = source::extract(&shared.options.sources, request.headers())
@@ -156,19 +155,9 @@ where
                                 waiting: Some(Box::new((request, service))),
                                 shared: Arc::clone(shared),
                             },
-                            None => {
-                                request.extensions_mut().insert(claims);
-                                State::Inner {
-                                    future: service.call(request),
-                                }
-                            }
+                            None => settled(shared, request, service, Ok(claims)),
                         },
-                        Err(error) => {
-                            let response = reject(shared, error, request.headers());
-                            State::Refused {
-                                response: Some(response),
-                            }
-                        }
+                        Err(error) => settled(shared, request, service, Err(error)),
                     }
                 }
                 StateProj::Checking {
@@ -178,26 +167,41 @@ where
                     shared,
                 } => {
                     let verdict = ready!(check.as_mut().poll(cx));
-                    let (mut request, mut service) =
-                        *waiting.take().expect("polled after completion");
-                    match verdict {
-                        Ok(()) => {
-                            let claims = claims.take().expect("polled after completion");
-                            request.extensions_mut().insert(claims);
-                            State::Inner {
-                                future: service.call(request),
-                            }
-                        }
-                        Err(error) => {
-                            let response = reject(shared, error, request.headers());
-                            State::Refused {
-                                response: Some(response),
-                            }
-                        }
-                    }
+                    let (request, service) = *waiting.take().expect("polled after completion");
+                    let claims = claims.take().expect("polled after completion");
+                    settled(shared, request, service, verdict.map(|()| claims))
                 }
             };
             state.set(next);
+        }
+    }
+}
+
+/// Once the claims are settled: the inner service with them, or the refusal.
+fn settled<S, ReqB, ResB, T, R, E>(
+    shared: &Shared<T, R, E>,
+    mut request: Request<ReqB>,
+    mut service: S,
+    claims: Result<Claims<T>, AuthError>,
+) -> State<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Send + Sync + 'static,
+    R: KeyResolver,
+    E: ErrorResponder<ResB>,
+{
+    match claims {
+        Ok(claims) => {
+            request.extensions_mut().insert(claims);
+            State::Inner {
+                future: service.call(request),
+            }
+        }
+        Err(error) => {
+            let response = reject(shared, error, request.headers());
+            State::Refused {
+                response: Some(response),
+            }
         }
     }
 }
