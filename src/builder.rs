@@ -155,7 +155,8 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
 
     /// Refuses tokens whose `jti` or `sid` the store lists as revoked (401), checked after
     /// the signature; if the store cannot answer, the request gets 503. Give it the store of
-    /// your [`TokenIssuer`](crate::issue::TokenIssuer). Defaults to none.
+    /// your [`TokenIssuer`](crate::issue::TokenIssuer). A token with neither `jti` nor
+    /// `sid` cannot have been revoked and is not looked up. Defaults to none.
     pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
         self.revocation = Some(Arc::new(store));
         self

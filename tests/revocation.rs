@@ -1,0 +1,136 @@
+//! The layer with a revocation store that answers later (the response future waits for it)
+//! and with one that fails (503, never a pass).
+
+mod common;
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use serde_json::json;
+use tower::{Layer, ServiceExt, service_fn};
+use tower_jwt_auth::revocation::{RevocationStore, StoreError};
+use tower_jwt_auth::{Algorithm, AuthError, Claims, ErrorKind, JwtAuthLayer, StaticKey};
+
+/// A store over the network, as it were: every answer comes after a yield.
+#[derive(Clone, Default)]
+struct SlowStore {
+    revoked: Arc<Mutex<HashSet<String>>>,
+    down: bool,
+}
+
+impl RevocationStore for SlowStore {
+    fn revoke(&self, id: &str, _expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let newly = self.revoked.lock().unwrap().insert(id.to_owned());
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            Ok(newly)
+        })
+    }
+
+    fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let revoked = ids
+            .iter()
+            .any(|id| self.revoked.lock().unwrap().contains(*id));
+        let down = self.down;
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            if down {
+                Err(StoreError::new(std::io::Error::other("store unreachable")))
+            } else {
+                Ok(revoked)
+            }
+        })
+    }
+}
+
+/// Status, the `AuthError` kind if refused, and whether the handler saw claims.
+async fn call(store: SlowStore, token: &str) -> (u16, Option<ErrorKind>, Option<String>) {
+    let layer = JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(
+        Algorithm::HS256,
+        Pair::A,
+    )))
+    .algorithms([Algorithm::HS256])
+    .revocation_store(store)
+    .build()
+    .unwrap();
+    let service = layer.layer(service_fn(|request: Request<()>| async move {
+        let sub = request
+            .extensions()
+            .get::<Claims<TestClaims>>()
+            .map(|c| c.sub.clone());
+        let mut response = Response::new(());
+        response.extensions_mut().insert(sub);
+        Ok::<_, Infallible>(response)
+    }));
+    let request = Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    let kind = response
+        .extensions()
+        .get::<AuthError>()
+        .map(AuthError::kind);
+    let sub = response
+        .extensions()
+        .get::<Option<String>>()
+        .cloned()
+        .flatten();
+    (response.status().as_u16(), kind, sub)
+}
+
+#[tokio::test]
+async fn a_slow_store_is_waited_for_and_its_answer_applied() {
+    let store = SlowStore::default();
+    let token = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &claims(json!({ "jti": "t-1", "sid": "s-1" })),
+    );
+    assert_eq!(
+        call(store.clone(), &token).await,
+        (200, None, Some("alice".into()))
+    );
+
+    store.revoked.lock().unwrap().insert("sid:s-1".into());
+    assert_eq!(
+        call(store.clone(), &token).await,
+        (401, Some(ErrorKind::Revoked), None)
+    );
+
+    let other = mint(Algorithm::HS256, Pair::A, &claims(json!({ "jti": "t-2" })));
+    assert_eq!(call(store.clone(), &other).await.0, 200);
+    store.revoked.lock().unwrap().insert("jti:t-2".into());
+    assert_eq!(
+        call(store, &other).await,
+        (401, Some(ErrorKind::Revoked), None)
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_fails_refuses_with_503_never_passes() {
+    let store = SlowStore {
+        down: true,
+        ..SlowStore::default()
+    };
+    let token = mint(Algorithm::HS256, Pair::A, &claims(json!({ "jti": "t-3" })));
+    let (status, kind, sub) = call(store, &token).await;
+    assert_eq!(
+        (status, kind, sub),
+        (503, Some(ErrorKind::RevocationUnavailable), None)
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_jti_or_sid_needs_no_store() {
+    let store = SlowStore {
+        down: true,
+        ..SlowStore::default()
+    };
+    let token = mint(Algorithm::HS256, Pair::A, &claims(json!({})));
+    assert_eq!(call(store, &token).await, (200, None, Some("alice".into())));
+}
