@@ -21,10 +21,11 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use jsonwebtoken::AlgorithmFamily;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_jwt_auth::jwks::JwksResolver;
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer};
+use tower_jwt_auth::{AlgorithmSet, Claims, JwtAuthLayer};
 
 /// Any claims: the handler echoes them.
 type AnyClaims = serde_json::Map<String, serde_json::Value>;
@@ -47,17 +48,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Every asymmetric algorithm: each key is still bound to its own by the JWKS.
-    let mut auth = JwtAuthLayer::<AnyClaims>::builder(keys).algorithms([
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ]);
+    let asymmetric = AlgorithmSet::all()
+        .iter()
+        .filter(|alg| alg.family() != AlgorithmFamily::Hmac);
+    let mut auth = JwtAuthLayer::<AnyClaims>::builder(keys).algorithms(asymmetric);
     if let Some(issuer) = &issuer {
         auth = auth.issuer(issuer);
     }

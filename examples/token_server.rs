@@ -28,13 +28,13 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm as Argon2Variant, Argon2, Params, Version};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -124,11 +124,18 @@ fn issue_error(error: IssueError) -> Response {
     }
 }
 
-/// The JSON body, or 400 with a JSON `detail` (never a 500) when it is malformed.
-#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
-    json.map(|Json(t)| t)
-        .map_err(|e| detail(StatusCode::BAD_REQUEST, &e.body_text()))
+/// A JSON body whose rejection is simplejwt's 400 `{"detail": …}`, never a 500.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(body)) => Ok(JsonBody(body)),
+            Err(rejection) => Err(detail(StatusCode::BAD_REQUEST, &rejection.body_text())),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -137,14 +144,7 @@ struct Login {
     password: String,
 }
 
-async fn login(
-    State(state): State<AppState>,
-    json: Result<Json<Login>, JsonRejection>,
-) -> Response {
-    let login = match body(json) {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
+async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<Login>) -> Response {
     let hash = state.users.get(&login.username).cloned();
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| state.decoy.to_string());
@@ -178,14 +178,7 @@ struct RefreshBody {
     refresh: String,
 }
 
-async fn refresh(
-    State(state): State<AppState>,
-    json: Result<Json<RefreshBody>, JsonRejection>,
-) -> Response {
-    let body = match body(json) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<RefreshBody>) -> Response {
     match state.issuer.refresh(&body.refresh).await {
         Ok(pair) => Json(pair).into_response(),
         Err(e) => issue_error(e),
@@ -197,14 +190,7 @@ struct VerifyBody {
     token: String,
 }
 
-async fn verify(
-    State(state): State<AppState>,
-    json: Result<Json<VerifyBody>, JsonRejection>,
-) -> Response {
-    let body = match body(json) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+async fn verify(State(state): State<AppState>, JsonBody(body): JsonBody<VerifyBody>) -> Response {
     match state.issuer.verify(&body.token).await {
         Ok(_) => Json(json!({})).into_response(),
         Err(e) => issue_error(e),
@@ -213,12 +199,8 @@ async fn verify(
 
 async fn blacklist(
     State(state): State<AppState>,
-    json: Result<Json<RefreshBody>, JsonRejection>,
+    JsonBody(body): JsonBody<RefreshBody>,
 ) -> Response {
-    let body = match body(json) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let is_refresh = match state.issuer.verify(&body.refresh).await {
         Ok(claims) => claims.registered().token_type.as_deref() == Some("refresh"),
         Err(e) => return token_not_valid(e),
