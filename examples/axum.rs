@@ -18,14 +18,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tower_jwt_auth::Claims;
 
 /// What the example's tokens carry beyond the registered claims.
@@ -53,13 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(auth)
         .merge(Router::new().route("/admin", get(admin)).layer(admin_auth))
         .route("/health", get(|| async { "ok" }))
-        .layer((
-            TraceLayer::new_for_http(),
-            TimeoutLayer::with_status_code(
-                http::StatusCode::REQUEST_TIMEOUT,
-                Duration::from_secs(10),
-            ),
-        ));
+        .layer(common::http_layers());
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;

@@ -17,13 +17,9 @@
 #[allow(dead_code)]
 mod common;
 
-use std::time::Duration;
-
 use axum::routing::get;
 use axum::{Json, Router};
 use jsonwebtoken::AlgorithmFamily;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tower_jwt_auth::jwks::JwksResolver;
 use tower_jwt_auth::{AlgorithmSet, Claims, JwtAuthLayer};
 
@@ -66,13 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .layer(auth.build()?)
         .route("/health", get(|| async { "ok" }))
-        .layer((
-            TraceLayer::new_for_http(),
-            TimeoutLayer::with_status_code(
-                http::StatusCode::REQUEST_TIMEOUT,
-                Duration::from_secs(10),
-            ),
-        ));
+        .layer(common::http_layers());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app)

@@ -23,7 +23,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -36,8 +35,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tower_jwt_auth::issue::{IssueError, SigningKey, TokenIssuer};
 use tower_jwt_auth::{Algorithm, Claims};
 
@@ -99,11 +96,7 @@ pub fn app(state: AppState) -> Result<Router, tower_jwt_auth::ConfigError> {
         .route("/.well-known/jwks.json", get(jwks))
         .merge(api)
         .with_state(state)
-        .layer((
-            TraceLayer::new_for_http(),
-            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(10)),
-            DefaultBodyLimit::max(16 * 1024),
-        )))
+        .layer((common::http_layers(), DefaultBodyLimit::max(16 * 1024))))
 }
 
 /// simplejwt's error body.

@@ -16,6 +16,7 @@
 //! - `JWT_ISSUER`, `JWT_AUDIENCE`: when set, tokens must carry that `iss` / `aud`.
 //! - `RUST_LOG` (default `info,tower_jwt_auth=debug`: says why each token was refused).
 
+#[allow(dead_code)] // the HTTP layers are for the HTTP examples
 mod common;
 
 use std::time::Duration;

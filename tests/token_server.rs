@@ -15,12 +15,10 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Pair, Reply, get_with_token, now, serve};
+use common::{Pair, Reply, exchange, get_with_token, now, serve};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Header;
 use serde_json::{Value, json};
 use token_server::{AppState, app};
@@ -66,7 +64,6 @@ async fn start(issuer: TokenIssuer) -> SocketAddr {
 
 /// `POST path` with `body` and `content_type` (none when `None`).
 async fn post_raw(addr: SocketAddr, path: &str, content_type: Option<&str>, body: &str) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder()
         .method("POST")
         .uri(format!("http://{addr}{path}"));
@@ -76,15 +73,7 @@ async fn post_raw(addr: SocketAddr, path: &str, content_type: Option<&str>, body
     let request = request
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    exchange(request).await
 }
 
 async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> Reply {

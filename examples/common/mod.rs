@@ -94,6 +94,23 @@ fn key_from_env() -> Result<(StaticKey, Algorithm, Option<String>), Box<dyn Erro
     Ok((key, Algorithm::HS256, Some(secret)))
 }
 
+/// What every HTTP example wraps its router in: request tracing, and a 10 s timeout so a
+/// stuck handler cannot hold a connection forever.
+pub(crate) fn http_layers() -> (
+    tower_http::trace::TraceLayer<
+        tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    >,
+    tower_http::timeout::TimeoutLayer,
+) {
+    (
+        tower_http::trace::TraceLayer::new_for_http(),
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(10),
+        ),
+    )
+}
+
 /// Logs to stderr (stdout carries only the sample token, for scripts), filtered by
 /// `RUST_LOG`; by default the crate's debug events say why each token was refused.
 pub(crate) fn init_tracing() {

@@ -178,17 +178,19 @@ pub async fn send_bytes(
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"));
     for (name, value) in headers {
         request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
     }
-    let response = client
-        .request(request.body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
+    exchange(request.body(Full::new(Bytes::new())).unwrap()).await
+}
+
+/// Sends `request` over a real HTTP/1.1 connection and collects the whole reply.
+pub async fn exchange(request: Request<Full<Bytes>>) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client.request(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
