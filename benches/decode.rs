@@ -54,8 +54,8 @@ fn key_file(name: &str) -> Vec<u8> {
 fn keys(alg: Algorithm) -> (EncodingKey, DecodingKey, VerificationKey) {
     if alg == Algorithm::HS256 {
         return (
-            EncodingKey::from_secret(SECRET),
-            DecodingKey::from_secret(SECRET),
+            EncodingKey::from_secret(SECRET).unwrap(),
+            DecodingKey::from_secret(SECRET).unwrap(),
             VerificationKey::hmac(alg, SECRET).unwrap(),
         );
     }

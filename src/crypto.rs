@@ -33,7 +33,7 @@ pub(crate) fn provider() -> &'static CryptoProvider {
 ///
 /// ```
 /// tower_jwt_auth::install_crypto_provider();
-/// let key = jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+/// let key = jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef").unwrap();
 /// let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &serde_json::json!({}), &key);
 /// assert!(token.is_ok());
 /// ```

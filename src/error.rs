@@ -216,6 +216,11 @@ pub enum ConfigError {
         /// The least length the algorithm allows.
         min: usize,
     },
+    /// An RSA key whose modulus is shorter than 2048 bits (RFC 7518 §3.3).
+    WeakRsaKey {
+        /// The modulus length in bits.
+        bits: usize,
+    },
     /// The key cannot be used with the algorithm it was bound to.
     KeyAlgorithmMismatch {
         /// The algorithm asked for.
@@ -242,6 +247,10 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "{algorithm:?} secret is {len} bytes; RFC 7518 requires at least {min}"
+            ),
+            ConfigError::WeakRsaKey { bits } => write!(
+                f,
+                "RSA modulus is {bits} bits; RFC 7518 requires at least 2048"
             ),
             ConfigError::KeyAlgorithmMismatch { algorithm, reason } => {
                 write!(f, "key cannot be used with {algorithm:?}: {reason}")

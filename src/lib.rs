@@ -35,7 +35,7 @@
 //! let token = jsonwebtoken::encode(
 //!     &jsonwebtoken::Header::new(Algorithm::HS256),
 //!     &serde_json::json!({ "sub": "ada", "exp": exp }),
-//!     &jsonwebtoken::EncodingKey::from_secret(secret),
+//!     &jsonwebtoken::EncodingKey::from_secret(secret)?,
 //! )?;
 //! let request = http::Request::get("/me")
 //!     .header("authorization", format!("Bearer {token}"))

@@ -46,7 +46,7 @@ const STACK_BUF: usize = 1024;
 /// let token = jsonwebtoken::encode(
 ///     &jsonwebtoken::Header::new(Algorithm::HS256),
 ///     &serde_json::json!({ "sub": "ada", "exp": exp }),
-///     &jsonwebtoken::EncodingKey::from_secret(secret),
+///     &jsonwebtoken::EncodingKey::from_secret(secret)?,
 /// )?;
 /// let claims = validator.validate(&token).await?;
 /// assert_eq!(claims.sub, "ada");

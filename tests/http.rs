@@ -323,7 +323,7 @@ fn hs256_signed_with_rsa_public_pem() -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims(json!({})),
-        &EncodingKey::from_secret(&pem),
+        &EncodingKey::from_secret(&pem).unwrap(),
     )
     .unwrap()
 }

@@ -468,7 +468,7 @@ async fn hmac_keys_are_never_taken_from_a_remote_set() {
     let confused = jsonwebtoken::encode(
         &header,
         &claims(json!({})),
-        &EncodingKey::from_secret(&public_pem(Algorithm::RS256, Pair::A)),
+        &EncodingKey::from_secret(&public_pem(Algorithm::RS256, Pair::A)).unwrap(),
     )
     .unwrap();
     assert_401(

@@ -674,7 +674,7 @@ async fn mixed_key_set_cannot_be_confused() {
     let confused = jsonwebtoken::encode(
         &header,
         &json!({ "sub": "mallory" }),
-        &jsonwebtoken::EncodingKey::from_secret(&point),
+        &jsonwebtoken::EncodingKey::from_secret(&point).unwrap(),
     )
     .expect("HS256 token");
     assert_eq!(

@@ -72,7 +72,7 @@ impl Config {
         if let Some(aud) = &self.audience {
             claims["aud"] = aud.as_str().into();
         }
-        let key = EncodingKey::from_secret(secret.as_bytes());
+        let key = EncodingKey::from_secret(secret.as_bytes())?;
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).map(Some)
     }
 }

@@ -35,7 +35,7 @@ impl SigningKey {
     /// An HMAC secret (at least 32/48/64 bytes for HS256/384/512, RFC 7518 §3.2).
     pub fn hmac(algorithm: Algorithm, secret: &[u8]) -> Result<Self, ConfigError> {
         let verification = VerificationKey::hmac(algorithm, secret)?;
-        let encoding = EncodingKey::from_secret(secret);
+        let encoding = EncodingKey::from_secret(secret).map_err(ConfigError::InvalidKey)?;
         Ok(SigningKey {
             encoding,
             algorithm,

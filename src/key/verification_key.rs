@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
@@ -35,7 +38,9 @@ impl VerificationKey {
     /// An HMAC secret for `HS256`, `HS384` or `HS512`. Secrets shorter than the hash output
     /// (32, 48, 64 bytes) are refused (RFC 7518 §3.2).
     pub fn hmac(algorithm: Algorithm, secret: &[u8]) -> Result<Self, ConfigError> {
-        Self::from_decoding_key(algorithm, DecodingKey::from_secret(secret))
+        check_hmac_len(algorithm, secret.len())?;
+        let key = DecodingKey::from_secret(secret).map_err(ConfigError::InvalidKey)?;
+        Self::from_decoding_key(algorithm, key)
     }
 
     /// A PEM public key (or certificate-free SPKI) for an RSA, EC or Ed25519 algorithm.
@@ -63,16 +68,24 @@ impl VerificationKey {
                 reason: "the key belongs to another algorithm family",
             });
         }
-        if key.family() == AlgorithmFamily::Hmac {
-            let len = key.try_get_as_bytes().map_or(0, <[u8]>::len);
-            let min = hmac_min_len(algorithm);
-            if len < min {
-                return Err(ConfigError::WeakHmacSecret {
-                    algorithm,
-                    len,
-                    min,
-                });
+        match key.family() {
+            AlgorithmFamily::Hmac => {
+                check_hmac_len(algorithm, key.try_get_as_bytes().map_or(0, <[u8]>::len))?;
             }
+            // Keys built from (n, e) components keep no DER to measure; `from_jwk` checks `n`.
+            AlgorithmFamily::Rsa => {
+                if let Ok(der) = key.try_get_as_bytes() {
+                    let bits =
+                        der_rsa_modulus_bits(der).ok_or(ConfigError::KeyAlgorithmMismatch {
+                            algorithm,
+                            reason: "not a PKCS#1 RSA public key",
+                        })?;
+                    if bits < MIN_RSA_BITS {
+                        return Err(ConfigError::WeakRsaKey { bits });
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(VerificationKey {
             key,
@@ -131,19 +144,16 @@ impl VerificationKey {
                 }
             }
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(ConfigError::InvalidKey)?;
-        if key.family() == AlgorithmFamily::Hmac {
-            let len = key.try_get_as_bytes().map_or(0, <[u8]>::len);
-            let weakest = algorithms.iter().map(hmac_min_len).max().unwrap_or(32);
-            if len < weakest {
-                let algorithm = algorithms.iter().last().unwrap_or(Algorithm::HS256);
-                return Err(ConfigError::WeakHmacSecret {
-                    algorithm,
-                    len,
-                    min: weakest,
-                });
+        if let AlgorithmParameters::OctetKey(oct) = &jwk.algorithm
+            && let Ok(secret) = URL_SAFE_NO_PAD.decode(&oct.value)
+        {
+            // Checked before jsonwebtoken, which refuses an empty secret without naming why.
+            let len = secret.len();
+            for algorithm in algorithms.iter() {
+                check_hmac_len(algorithm, len)?;
             }
         }
+        let key = DecodingKey::from_jwk(jwk).map_err(ConfigError::InvalidKey)?;
         Ok(VerificationKey {
             key,
             algorithms,
@@ -192,20 +202,58 @@ fn invalid(why: &str) -> ConfigError {
     ConfigError::InvalidJwk(why.to_owned())
 }
 
-fn hmac_min_len(algorithm: Algorithm) -> usize {
-    match algorithm {
+/// Refuses HMAC secrets shorter than the hash output (RFC 7518 §3.2).
+fn check_hmac_len(algorithm: Algorithm, len: usize) -> Result<(), ConfigError> {
+    let min = match algorithm {
         Algorithm::HS384 => 48,
         Algorithm::HS512 => 64,
         _ => 32,
+    };
+    if len < min {
+        return Err(ConfigError::WeakHmacSecret {
+            algorithm,
+            len,
+            min,
+        });
     }
+    Ok(())
 }
 
 /// Bits in a base64url big-endian modulus, leading zero bits not counted.
 fn rsa_modulus_bits(n: &str) -> Option<usize> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(n)
-        .ok()?;
+    big_endian_bits(&URL_SAFE_NO_PAD.decode(n).ok()?)
+}
+
+/// Bits in the modulus of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`,
+/// RFC 8017 §A.1.1), which is what jsonwebtoken keeps for a PEM or DER RSA key.
+fn der_rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    let (tag, sequence, _) = der_element(der)?;
+    let (tag_n, n, _) = der_element(sequence)?;
+    (tag == 0x30 && tag_n == 0x02).then_some(())?;
+    big_endian_bits(n)
+}
+
+/// One DER element: its tag, its contents and what follows it.
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(count);
+        (
+            bytes.iter().fold(0usize, |n, b| n << 8 | usize::from(*b)),
+            rest,
+        )
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+fn big_endian_bits(bytes: &[u8]) -> Option<usize> {
     let first = bytes.iter().position(|b| *b != 0)?;
     Some((bytes.len() - first) * 8 - bytes[first].leading_zeros() as usize)
 }
@@ -216,6 +264,29 @@ mod tests {
 
     fn jwk(json: &str) -> Jwk {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn rsa_pem_under_2048_bits_is_refused_on_every_backend() {
+        for pem in [
+            &include_bytes!("../../tests/keys/rsa_1024.pub")[..],
+            &include_bytes!("../../tests/keys/rsa_1024.pkcs1.pub")[..],
+        ] {
+            assert!(matches!(
+                VerificationKey::from_pem(Algorithm::RS256, pem),
+                Err(ConfigError::WeakRsaKey { bits: 1024 })
+            ));
+        }
+        let pem = include_bytes!("../../tests/keys/rsa_a.pub");
+        assert!(VerificationKey::from_pem(Algorithm::PS256, pem).is_ok());
+    }
+
+    #[test]
+    fn empty_hmac_secret_is_weak_not_invalid() {
+        assert!(matches!(
+            VerificationKey::hmac(Algorithm::HS256, b""),
+            Err(ConfigError::WeakHmacSecret { len: 0, .. })
+        ));
     }
 
     #[test]
@@ -243,7 +314,7 @@ mod tests {
 
     #[test]
     fn family_mismatch_is_refused() {
-        let key = DecodingKey::from_secret(&[1; 32]);
+        let key = DecodingKey::from_secret(&[1; 32]).unwrap();
         assert!(VerificationKey::from_decoding_key(Algorithm::RS256, key).is_err());
     }
 

@@ -65,7 +65,8 @@ pub fn public_pem(alg: Algorithm, pair: Pair) -> Vec<u8> {
 
 pub fn encoding_key(alg: Algorithm, pair: Pair) -> EncodingKey {
     if is_hmac(alg) {
-        return EncodingKey::from_secret(if pair == Pair::A { SECRET_A } else { SECRET_B });
+        return EncodingKey::from_secret(if pair == Pair::A { SECRET_A } else { SECRET_B })
+            .unwrap();
     }
     let pem = key_file(alg, pair, "key");
     match alg {

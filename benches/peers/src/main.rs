@@ -103,7 +103,7 @@ struct Keys {
 fn keys(alg: Alg) -> Keys {
     match alg {
         Alg::Hs256 => Keys {
-            encoding: jsonwebtoken::EncodingKey::from_secret(SECRET),
+            encoding: jsonwebtoken::EncodingKey::from_secret(SECRET).unwrap(),
             public_pem: Vec::new(),
         },
         Alg::Rs256 => Keys {
@@ -240,7 +240,7 @@ fn hand_written(alg: Alg, keys: &Keys) -> App {
     }
 
     let key = match alg {
-        Alg::Hs256 => jsonwebtoken::DecodingKey::from_secret(SECRET),
+        Alg::Hs256 => jsonwebtoken::DecodingKey::from_secret(SECRET).unwrap(),
         Alg::Rs256 => jsonwebtoken::DecodingKey::from_rsa_pem(&keys.public_pem).unwrap(),
     };
     // Defaults: exp required and checked, leeway 60 s.
