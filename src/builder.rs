@@ -212,9 +212,19 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         self
     }
 
-    /// Lets CORS preflight requests (`OPTIONS` with `Origin` and
-    /// `Access-Control-Request-Method`) through unauthenticated, since browsers never send
-    /// credentials on them. Defaults to on.
+    /// Lets bodiless CORS preflights through unauthenticated. Defaults to off.
+    ///
+    /// Prefer tower-http's `CorsLayer` placed *outside* this layer
+    /// (`ServiceBuilder::new().layer(cors).layer(auth)`): it answers preflights itself, so
+    /// they never reach this layer or your handlers.
+    ///
+    /// When on, exactly these requests pass without a token, with no claims: method
+    /// `OPTIONS`, an `Origin` header, an `Access-Control-Request-Method` header, no
+    /// `Content-Type`, no `Transfer-Encoding`, and no `Content-Length` other than `0`. A
+    /// gRPC request never passes (it has a `Content-Type`), nor does anything with a body.
+    /// The inner service still sees the request: only turn this on when every route
+    /// answers `OPTIONS` without doing work (axum `any()` routes, `route_service` and
+    /// fallbacks run their handler for `OPTIONS` too).
     pub fn allow_cors_preflight(mut self, allow: bool) -> Self {
         self.options.cors_preflight = allow;
         self

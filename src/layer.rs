@@ -61,7 +61,7 @@ impl Default for LayerOptions {
         LayerOptions {
             sources: vec![TokenSource::bearer()],
             optional: false,
-            cors_preflight: true,
+            cors_preflight: false,
         }
     }
 }

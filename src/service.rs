@@ -14,7 +14,7 @@ use crate::error::{AuthError, trace};
 use crate::future::ResponseFuture;
 use crate::key::KeyResolver;
 use crate::layer::Shared;
-use crate::response::ErrorResponder;
+use crate::response::{ErrorResponder, is_grpc};
 use crate::source;
 use crate::validate::Validator;
 use futures_util::future::BoxFuture;
@@ -113,7 +113,7 @@ where
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
         let shared = &self.shared;
         let options = &shared.options;
-        if options.cors_preflight && is_preflight(&request) {
+        if options.cors_preflight && is_bodiless_preflight(&request) {
             return ResponseFuture::inner(self.inner.call(request));
         }
         let outcome = match source::extract(&options.sources, request.headers()) {
@@ -158,13 +158,22 @@ pub(crate) fn reject<T, R, E: ErrorResponder<B>, B>(
     response
 }
 
-/// An `OPTIONS` request with `Origin` and `Access-Control-Request-Method`.
-fn is_preflight<B>(request: &Request<B>) -> bool {
+/// A CORS preflight that may pass unauthenticated: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`, and nothing that could carry work. A preflight never
+/// has a body (Fetch standard, "CORS-preflight fetch"), and never is gRPC, which routes
+/// by path whatever the method: such a request is authenticated like any other.
+fn is_bodiless_preflight<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    let empty_length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_none_or(|length| length.as_bytes() == b"0");
     request.method() == Method::OPTIONS
-        && request.headers().contains_key(http::header::ORIGIN)
-        && request
-            .headers()
-            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+        && headers.contains_key(http::header::ORIGIN)
+        && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+        && empty_length
+        && !headers.contains_key(http::header::TRANSFER_ENCODING)
+        && !headers.contains_key(http::header::CONTENT_TYPE)
+        && !is_grpc(headers)
 }
 
 impl<S: Clone, T, R, E> Clone for JwtAuth<S, T, R, E> {

@@ -10,6 +10,8 @@ use axum::routing;
 use axum::{Json, Router};
 use common::*;
 use http::{HeaderMap, Request, Response};
+use http_body_util::Full;
+use hyper::body::Bytes;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
@@ -1201,27 +1203,102 @@ const PREFLIGHT: [(&str, &str); 2] = [
 ];
 
 #[tokio::test]
-async fn cors_preflight_passes_without_token_by_default() {
+async fn cors_preflight_needs_token_by_default() {
     let addr = hs256_server().await;
-    let r = send(addr, "OPTIONS", "/me", &PREFLIGHT).await;
-    assert_ok(&r, PREFLIGHT_BODY);
+    assert_no_credentials(&send(addr, "OPTIONS", "/me", &PREFLIGHT).await);
+}
+
+/// Serves `routes()` behind an HS256 layer that lets bodiless preflights through.
+async fn preflight_server() -> SocketAddr {
+    serve(routes().layer(hs256().allow_cors_preflight(true).build().unwrap())).await
 }
 
 #[tokio::test]
-async fn cors_preflight_needs_token_when_disallowed() {
-    let layer = hs256().allow_cors_preflight(false).build().unwrap();
-    let addr = serve(routes().layer(layer)).await;
-    assert_no_credentials(&send(addr, "OPTIONS", "/me", &PREFLIGHT).await);
+async fn bodiless_cors_preflight_passes_when_allowed() {
+    let addr = preflight_server().await;
+    assert_ok(&send(addr, "OPTIONS", "/me", &PREFLIGHT).await, PREFLIGHT_BODY);
+    let zero = [PREFLIGHT[0], PREFLIGHT[1], ("content-length", "0")];
+    assert_ok(&send(addr, "OPTIONS", "/me", &zero).await, PREFLIGHT_BODY);
+}
+
+#[tokio::test]
+async fn allowed_preflight_with_a_content_type_needs_token() {
+    let addr = preflight_server().await;
+    let json = [PREFLIGHT[0], PREFLIGHT[1], ("content-type", "application/json")];
+    assert_no_credentials(&send(addr, "OPTIONS", "/me", &json).await);
+    for grpc in ["application/grpc", "application/grpc+proto"] {
+        let headers = [PREFLIGHT[0], PREFLIGHT[1], ("content-type", grpc)];
+        let r = send(addr, "OPTIONS", "/me", &headers).await;
+        assert_eq!((r.status.as_u16(), r.header("grpc-status")), (200, Some("16")));
+        assert_ne!(r.body, PREFLIGHT_BODY);
+    }
+}
+
+#[tokio::test]
+async fn allowed_preflight_with_a_body_needs_token() {
+    let addr = preflight_server().await;
+    let request = |chunked: bool| {
+        let mut request = Request::builder()
+            .method("OPTIONS")
+            .uri(format!("http://{addr}/me"))
+            .header(PREFLIGHT[0].0, PREFLIGHT[0].1)
+            .header(PREFLIGHT[1].0, PREFLIGHT[1].1);
+        if chunked {
+            request = request.header("transfer-encoding", "chunked");
+        }
+        request.body(Full::new(Bytes::from_static(b"work!"))).unwrap()
+    };
+    // hyper sends `Content-Length: 5` for a sized body, and chunks when told to.
+    assert_no_credentials(&exchange(request(false)).await);
+    assert_no_credentials(&exchange(request(true)).await);
 }
 
 #[tokio::test]
 async fn plain_options_without_preflight_headers_needs_token() {
-    let addr = hs256_server().await;
+    let addr = preflight_server().await;
     assert_no_credentials(&send(addr, "OPTIONS", "/me", &[]).await);
     assert_no_credentials(&send(addr, "OPTIONS", "/me", &PREFLIGHT[..1]).await);
     assert_no_credentials(&send(addr, "OPTIONS", "/me", &PREFLIGHT[1..]).await);
     // Preflight headers on another method are no preflight.
     assert_no_credentials(&get(addr, "/me", &PREFLIGHT).await);
+}
+
+/// The recommended set-up: tower-http's `CorsLayer` outside the auth layer answers the
+/// preflight itself; the browser's real request after it is authenticated.
+#[tokio::test]
+async fn cors_layer_outside_auth_answers_preflights_and_the_real_request_is_authenticated() {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::exact(PREFLIGHT[0].1.parse().unwrap()))
+        .allow_methods([http::Method::GET])
+        .allow_headers([http::header::AUTHORIZATION]);
+    let app = routes().layer(
+        tower::ServiceBuilder::new()
+            .layer(cors)
+            .layer(hs256().build().unwrap()),
+    );
+    let addr = serve(app).await;
+    let preflight = [
+        PREFLIGHT[0],
+        PREFLIGHT[1],
+        ("access-control-request-headers", "authorization"),
+    ];
+    let r = send(addr, "OPTIONS", "/me", &preflight).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some(PREFLIGHT[0].1));
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
+    assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
+    assert_ne!(r.body, PREFLIGHT_BODY, "the preflight must not reach the route");
+    // The real request: no token is refused (with the CORS header, so the page can read
+    // the 401), a token is accepted.
+    let r = get(addr, "/me", &PREFLIGHT[..1]).await;
+    assert_no_credentials(&r);
+    assert_eq!(r.header("access-control-allow-origin"), Some(PREFLIGHT[0].1));
+    let token = hs(claims(json!({})));
+    let authorization = bearer(&token);
+    let r = get(addr, "/me", &[PREFLIGHT[0], ("authorization", &authorization)]).await;
+    assert_ok(&r, "alice");
+    assert_eq!(r.header("access-control-allow-origin"), Some(PREFLIGHT[0].1));
 }
 
 // ---------------------------------------------------------------------------------------------
