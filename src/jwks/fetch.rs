@@ -102,33 +102,102 @@ pub(crate) async fn get(
         .unwrap_or(Err(FetchError::Timeout))
 }
 
-/// `max-age` from `Cache-Control`; `no-store` and `no-cache` count as zero.
+/// The TTL the `Cache-Control` fields of a response allow: each field line is parsed by
+/// [`cache_control_max_age`] and the shortest answer wins. Bytes that are not UTF-8 are
+/// replaced, so that one odd byte cannot hide a `no-store`.
 pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
-    let directives = headers
+    headers
         .get_all(CACHE_CONTROL)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim);
-    for directive in directives {
-        match directive.split_once('=') {
-            Some((name, value)) if name.trim().eq_ignore_ascii_case("max-age") => {
-                return value
-                    .trim()
-                    .trim_matches('"')
-                    .parse()
-                    .ok()
-                    .map(Duration::from_secs);
-            }
-            None if directive.eq_ignore_ascii_case("no-store")
-                || directive.eq_ignore_ascii_case("no-cache") =>
-            {
-                return Some(Duration::ZERO);
-            }
-            _ => {}
+        .map(|line| cache_control_max_age(&String::from_utf8_lossy(line.as_bytes())))
+        .fold(None, |shortest, this| match (shortest, this) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+}
+
+/// The largest `delta-seconds` a cache must represent; larger values count as this one
+/// (RFC 9111 §1.2.2).
+const DELTA_SECONDS_MAX: u64 = 1 << 31;
+
+/// How long a `Cache-Control` field value (RFC 9111 §5.2) lets a response be reused.
+///
+/// - `None`: the value says nothing usable about freshness (no `max-age`, or only malformed
+///   ones): the resolver uses its default TTL.
+/// - `Some(Duration::ZERO)`: do not cache. `no-store` or `no-cache` (with or without an
+///   argument) anywhere in the value wins over every `max-age`, whatever the order; a
+///   `max-age=0` means the same. The resolver then uses its minimum TTL bound.
+/// - `Some(d)`: the smallest well-formed `max-age` (duplicates are not an error; taking
+///   the shortest is the cautious reading of RFC 9111 §4.2.1), capped at 2^31 seconds
+///   (RFC 9111 §1.2.2). The resolver clamps it to its TTL bounds.
+///
+/// Directive names are case-insensitive; spaces around names, `=` and values are
+/// ignored; a value may be a quoted string (`max-age="60"`), and a comma inside quotes does
+/// not end a directive. A `max-age` that is not all digits (`-1`, `+5`, `soon`, `1.5`) is
+/// ignored. Any input, however malformed, returns without panicking.
+pub(crate) fn cache_control_max_age(value: &str) -> Option<Duration> {
+    let mut shortest: Option<Duration> = None;
+    for directive in directives(value) {
+        let (name, argument) = match directive.split_once('=') {
+            Some((name, argument)) => (name.trim(), Some(argument.trim())),
+            None => (directive.trim(), None),
+        };
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if name.eq_ignore_ascii_case("max-age")
+            && let Some(age) = argument.and_then(delta_seconds)
+        {
+            shortest = Some(shortest.map_or(age, |s| s.min(age)));
         }
     }
-    None
+    shortest
+}
+
+/// The comma-separated elements of a field value; commas inside a quoted string (with
+/// `\` escapes, RFC 9110 §5.6.4) do not separate. An unterminated quote runs to the end.
+fn directives(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut quoted, mut escaped) = (false, false);
+        let mut end = rest.len();
+        for (i, byte) in rest.bytes().enumerate() {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match byte {
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let element = &rest[..end];
+        // `end` is the index of an ASCII comma or the length: both are char boundaries.
+        rest = rest.get(end + 1..).unwrap_or("");
+        Some(element)
+    })
+}
+
+/// `delta-seconds` (RFC 9111 §1.2.2): digits only, optionally as a quoted string.
+fn delta_seconds(argument: &str) -> Option<Duration> {
+    let digits = argument
+        .strip_prefix('"')
+        .and_then(|a| a.strip_suffix('"'))
+        .unwrap_or(argument);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Only overflow can fail here: such a value counts as the cap.
+    let seconds = digits.parse::<u64>().unwrap_or(DELTA_SECONDS_MAX);
+    Some(Duration::from_secs(seconds.min(DELTA_SECONDS_MAX)))
 }
 
 #[cfg(test)]

@@ -18,6 +18,20 @@ use futures_util::future::{BoxFuture, Either, FutureExt, Shared};
 
 pub use fetch::FetchError;
 
+/// The `Cache-Control` parsing the resolver applies to a JWKS response, exposed for the
+/// fuzz targets only (feature `fuzzing`); not part of the stable API.
+///
+/// `None`: no usable `max-age`, the resolver uses its default TTL ([`JwksBuilder::ttl`]).
+/// `Some(Duration::ZERO)`: do not cache (`no-store`, `no-cache` or `max-age=0`, whatever
+/// else the value says), the resolver uses its minimum TTL bound. `Some(d)`: the smallest
+/// well-formed `max-age`, at most 2^31 seconds, before clamping to
+/// [`JwksBuilder::ttl_bounds`]. Never panics.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn cache_control_max_age(value: &str) -> Option<std::time::Duration> {
+    fetch::cache_control_max_age(value)
+}
+
 use crate::header::TokenHeader;
 use crate::key::{KeyError, KeyResolver, KeySet, VerificationKey};
 
