@@ -130,8 +130,13 @@ struct Inner {
     refresh_lifetime: Duration,
     rotate: bool,
     store: Arc<dyn RevocationStore>,
-    /// Checks signature, `exp`, `iss`, `aud` of any token type; revocation is checked here.
+    /// The largest leeway of the layers that accept these tokens.
+    validator_leeway: Duration,
+    /// Checks signature, `exp` (with the layers' leeway), `iss`, `aud` of any token type,
+    /// for verify and revoke: what a layer still accepts can be revoked.
     validator: Validator<Map<String, Value>, StaticKey>,
+    /// The same with no leeway on `exp`, for refresh tokens.
+    refresh_validator: Validator<Map<String, Value>, StaticKey>,
 }
 
 /// Options of a [`TokenIssuer`], each with its default.
@@ -143,6 +148,7 @@ pub struct TokenIssuerBuilder {
     refresh_lifetime: Duration,
     rotate: bool,
     store: Arc<dyn RevocationStore>,
+    validator_leeway: Duration,
 }
 
 impl TokenIssuerBuilder {
@@ -176,6 +182,17 @@ impl TokenIssuerBuilder {
         self
     }
 
+    /// The largest leeway of any layer that accepts these tokens, which
+    /// [`layer_builder`](TokenIssuer::layer_builder) sets on its layers. Revocations are
+    /// kept until `exp` plus this leeway, the last moment a layer could still accept the
+    /// token; a layer given a larger leeway would accept a revoked token after its
+    /// revocation lapsed. Refresh tokens get no leeway: the issuer refuses them at `exp`.
+    /// Defaults to 60 seconds, the layers' default.
+    pub fn validator_leeway(mut self, leeway: Duration) -> Self {
+        self.validator_leeway = leeway;
+        self
+    }
+
     /// Where revocations go; share it with the validating layers. Defaults to a
     /// [`MemoryRevocationStore`] of 100 000 entries.
     pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
@@ -189,20 +206,26 @@ impl TokenIssuerBuilder {
         let algorithm = self.key.algorithm();
         let mut header = Header::new(algorithm);
         header.kid = self.key.kid().map(str::to_owned);
-        let mut validator = Validator::<Map<String, Value>>::builder(StaticKey::new(
-            self.key.verification_key().clone(),
-        ))
-        .algorithms([algorithm])
-        .required_claims(["exp", "jti", "sub", "sid"])
-        .expected_token_type(None);
-        if let Some(iss) = &self.issuer {
-            validator = validator.issuer(iss);
-        }
-        if let Some(aud) = &self.audience {
-            validator = validator.audience(aud);
-        }
+        let validator = |leeway: Duration| {
+            let mut validator = Validator::<Map<String, Value>>::builder(StaticKey::new(
+                self.key.verification_key().clone(),
+            ))
+            .algorithms([algorithm])
+            .required_claims(["exp", "jti", "sub", "sid"])
+            .expected_token_type(None)
+            .leeway(leeway);
+            if let Some(iss) = &self.issuer {
+                validator = validator.issuer(iss);
+            }
+            if let Some(aud) = &self.audience {
+                validator = validator.audience(aud);
+            }
+            validator.build_validator()
+        };
         let inner = Inner {
-            validator: validator.build_validator()?,
+            validator: validator(self.validator_leeway)?,
+            refresh_validator: validator(Duration::ZERO)?,
+            validator_leeway: self.validator_leeway,
             key: self.key,
             header,
             issuer: self.issuer,
@@ -229,6 +252,7 @@ impl TokenIssuer {
             refresh_lifetime: Duration::from_secs(24 * 3600),
             rotate: true,
             store: Arc::new(MemoryRevocationStore::default()),
+            validator_leeway: Duration::from_secs(60),
         }
     }
 
@@ -251,9 +275,10 @@ impl TokenIssuer {
 
     /// Exchanges a refresh token for a new access token and, with rotation, a new refresh
     /// token (the presented one is revoked). A refresh token that was already used or
-    /// revoked revokes its whole session and is refused.
+    /// revoked revokes its whole session and is refused. Refresh tokens are refused from
+    /// their `exp` on, with no leeway.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, IssueError> {
-        let claims = self.inner.validator.validate(refresh_token).await?;
+        let claims = self.inner.refresh_validator.validate(refresh_token).await?;
         let registered = claims.registered();
         if registered.token_type.as_deref() != Some("refresh") {
             return Err(refused(ErrorKind::InvalidType, "not a refresh token"));
@@ -273,13 +298,12 @@ impl TokenIssuer {
         }
         let reused = if self.inner.rotate {
             // Revoking is the atomic "first use": a second presentation finds it revoked.
-            !store.revoke(&jti_id, exp).await?
+            !store.revoke(&jti_id, self.revoked_until(exp)).await?
         } else {
             store.any_revoked(&[&jti_id]).await?
         };
         if reused {
-            let until = now() + self.inner.refresh_lifetime.as_secs();
-            store.revoke(&sid_id, until).await?;
+            store.revoke(&sid_id, self.session_revoked_until()).await?;
             return Err(refused(
                 ErrorKind::Revoked,
                 "refresh token reused: session revoked",
@@ -320,7 +344,11 @@ impl TokenIssuer {
         let (Some(jti), Some(exp)) = (&registered.jti, registered.exp) else {
             return Err(refused(ErrorKind::MissingClaim, "token lacks jti or exp"));
         };
-        self.inner.store.revoke(&format!("jti:{jti}"), exp).await?;
+        let until = self.revoked_until(exp);
+        self.inner
+            .store
+            .revoke(&format!("jti:{jti}"), until)
+            .await?;
         Ok(())
     }
 
@@ -331,7 +359,7 @@ impl TokenIssuer {
         let Some(sid) = &claims.registered().sid else {
             return Err(refused(ErrorKind::MissingClaim, "token lacks sid"));
         };
-        let until = now() + self.inner.refresh_lifetime.as_secs();
+        let until = self.session_revoked_until();
         self.inner
             .store
             .revoke(&format!("sid:{sid}"), until)
@@ -358,6 +386,7 @@ impl TokenIssuer {
         let key = StaticKey::new(self.inner.key.verification_key().clone());
         let mut builder = JwtAuthBuilder::new(key)
             .algorithms([self.inner.key.algorithm()])
+            .leeway(self.inner.validator_leeway)
             .revocation_store(Arc::clone(&self.inner.store))
             .required_claims(["exp", "jti", "sub"]);
         if let Some(iss) = &self.inner.issuer {
@@ -367,6 +396,20 @@ impl TokenIssuer {
             builder = builder.audience(aud);
         }
         builder
+    }
+
+    /// Until when a token expiring at `exp` must stay revoked: as long as a layer could
+    /// still accept it.
+    fn revoked_until(&self, exp: u64) -> u64 {
+        exp.saturating_add(self.inner.validator_leeway.as_secs())
+    }
+
+    /// Until when a session revoked now must stay revoked: past the last moment any of its
+    /// tokens, all minted before now, could be accepted.
+    fn session_revoked_until(&self) -> u64 {
+        let inner = &self.inner;
+        let longest = inner.access_lifetime.max(inner.refresh_lifetime).as_secs();
+        self.revoked_until(now().saturating_add(longest))
     }
 
     /// The revocation store.
@@ -417,7 +460,7 @@ impl TokenIssuer {
         let mut claims = custom.clone();
         claims.insert("sub".into(), subject.into());
         claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), (now + lifetime.as_secs()).into());
+        claims.insert("exp".into(), now.saturating_add(lifetime.as_secs()).into());
         claims.insert("jti".into(), random_id()?.into());
         claims.insert("sid".into(), sid.into());
         claims.insert("token_type".into(), token_type.into());
@@ -459,6 +502,7 @@ impl fmt::Debug for TokenIssuer {
             .field("access_lifetime", &inner.access_lifetime)
             .field("refresh_lifetime", &inner.refresh_lifetime)
             .field("rotate", &inner.rotate)
+            .field("validator_leeway", &inner.validator_leeway)
             .finish_non_exhaustive()
     }
 }

@@ -17,16 +17,26 @@ pub use memory::MemoryRevocationStore;
 
 /// Where revocations are kept, shared by the issuer and every validating layer.
 ///
-/// Ids are opaque strings (this crate stores `jti:<jti>` and `sid:<sid>`); an entry only
-/// needs to outlive `expires_at` (Unix seconds), after which the token it names is refused
-/// as expired anyway. With several instances behind a load balancer, implement it over a
-/// shared database or cache.
+/// Ids are opaque strings (this crate stores `jti:<jti>` and `sid:<sid>`). With several
+/// instances behind a load balancer, implement it over a shared database or cache.
+///
+/// # Contract
+///
+/// - `expires_at` (Unix seconds) is the last moment any validator could still accept the
+///   token: its `exp` plus the largest leeway in play, which is what
+///   [`TokenIssuer`](crate::issue::TokenIssuer) passes. A revocation is in force while
+///   `now < expires_at`, and must be kept at least that long.
+/// - A live revocation is never dropped to make room: a store that cannot hold another
+///   one fails the `revoke` (fail closed; the caller answers 503).
+/// - A store that cannot answer returns an error, never "not revoked": the layer then
+///   answers 503.
 pub trait RevocationStore: Send + Sync + 'static {
     /// Records `id` as revoked until `expires_at`, atomically: `true` when this call
-    /// revoked it, `false` when it already was (a refresh token presented twice).
+    /// revoked it, `false` when it already was (a refresh token presented twice). Revoking
+    /// an id again keeps the later of the two expiries.
     fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>>;
 
-    /// Whether any of `ids` is revoked.
+    /// Whether any of `ids` is revoked now.
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>>;
 }
 
