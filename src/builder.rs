@@ -105,7 +105,9 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     }
 
     /// Accepts tokens whose `iss` is this issuer; call again to accept several.
-    /// Defaults to none configured: `iss` is then not checked.
+    /// Defaults to the resolver's [`expected_issuer`](KeyResolver::expected_issuer) (a
+    /// `JwksResolver` from OIDC discovery names its issuer), else none: `iss` is then not
+    /// checked. Issuers set here replace the resolver's.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
         self
@@ -190,7 +192,9 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     }
 
     /// A check of your own on verified claims; `false` answers 403 `insufficient_scope`.
-    /// Runs after every other check. Defaults to none.
+    /// Runs after every other check, on every request: on verified-token cache hits too,
+    /// so it may read state that changes (a list of disabled users). Keep it cheap and
+    /// non-blocking. Defaults to none.
     pub fn check_claims(
         mut self,
         check: impl Fn(&Claims<T>) -> bool + Send + Sync + 'static,
@@ -289,9 +293,16 @@ where
             let joined: Arc<str> = self.scopes.join(" ").into();
             (self.scopes, joined)
         });
+        // No issuer configured: the one the resolver's keys are for, if it names one.
+        let mut issuers = self.issuers;
+        if issuers.is_empty()
+            && let Some(expected) = self.resolver.expected_issuer()
+        {
+            issuers.push(expected.to_owned());
+        }
         let rules = Rules {
             algorithms: self.algorithms,
-            issuers: self.issuers,
+            issuers,
             audiences: self.audiences,
             leeway: self.leeway.as_secs(),
             required,

@@ -17,16 +17,22 @@ struct Configuration {
 
 /// The `jwks_uri` of `issuer`, after checking that the document names exactly that issuer
 /// (OpenID Connect Discovery 1.0 §4.3).
+///
+/// The issuer, the document's URL and its `jwks_uri` must pass [`fetch::check_url`]: a
+/// `jwks_uri` may not go down to `http` from an `https` issuer.
 pub(crate) async fn jwks_uri(
     client: &reqwest::Client,
     issuer: &str,
     timeout: Duration,
+    allow_insecure_http: bool,
 ) -> Result<String, FetchError> {
+    let issuer_url = fetch::parse_url(issuer)?;
+    fetch::check_url(&issuer_url, false, allow_insecure_http)?;
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let fetched = fetch::get(client, &url, timeout, MAX_DOCUMENT).await?;
+    let fetched = fetch::get(client, &url, timeout, MAX_DOCUMENT, allow_insecure_http).await?;
     let config: Configuration = serde_json::from_slice(&fetched.body)
         .map_err(|e| FetchError::InvalidDocument(e.to_string()))?;
     if config.issuer != issuer {
@@ -35,5 +41,11 @@ pub(crate) async fn jwks_uri(
             found: config.issuer,
         });
     }
+    let jwks_uri = fetch::parse_url(&config.jwks_uri)?;
+    fetch::check_url(
+        &jwks_uri,
+        issuer_url.scheme() == "https",
+        allow_insecure_http,
+    )?;
     Ok(config.jwks_uri)
 }

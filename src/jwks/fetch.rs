@@ -1,10 +1,19 @@
-//! One bounded HTTP GET: a timeout over the whole exchange, a cap on the body, 200 only.
+//! One bounded HTTP GET: https only (loopback excepted), at most [`MAX_REDIRECTS`]
+//! redirects and never from https down to http, a timeout over the whole exchange, a cap on
+//! the body, 200 only.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http::HeaderMap;
 use http::header::CACHE_CONTROL;
+use reqwest::Url;
+use reqwest::redirect::{Attempt, Policy};
+
+/// The most redirects one fetch follows.
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// Why fetching a key set (or a discovery document) failed. The previous key set, if any,
 /// stays in use.
@@ -30,6 +39,16 @@ pub enum FetchError {
         /// The issuer the document names.
         found: String,
     },
+    /// A URL (the JWKS URL, the issuer, the discovery document's `jwks_uri`, a redirect
+    /// target, or where the response finally came from) is not `https`, is plain `http` to
+    /// a host that is not loopback, or goes from `https` down to `http`; nothing was sent to
+    /// it. The URL is shown without user name and password. See
+    /// [`JwksBuilder::danger_allow_insecure_http`](super::JwksBuilder::danger_allow_insecure_http).
+    InsecureUrl(String),
+    /// A URL could not be parsed.
+    InvalidUrl(String),
+    /// The server redirected more than 5 times.
+    TooManyRedirects,
 }
 
 impl fmt::Display for FetchError {
@@ -47,6 +66,13 @@ impl fmt::Display for FetchError {
                     "discovery document is for issuer {found:?}, not {expected:?}"
                 )
             }
+            FetchError::InsecureUrl(url) => {
+                write!(f, "refusing to fetch {url:?}: https is required")
+            }
+            FetchError::InvalidUrl(e) => write!(f, "invalid URL: {e}"),
+            FetchError::TooManyRedirects => {
+                write!(f, "more than {MAX_REDIRECTS} redirects")
+            }
         }
     }
 }
@@ -61,19 +87,28 @@ pub(crate) struct Fetched {
 
 /// GETs `url`; the whole exchange (connect, headers, body) is bounded by `timeout`, and a
 /// body over `max_size` bytes is refused without being read further.
+///
+/// `url` must pass [`check_url`] before anything is sent; so must the URL the response
+/// finally came from, since an injected client may follow redirects that the policy of
+/// [`redirect_policy`] would have refused.
 pub(crate) async fn get(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
     max_size: usize,
+    allow_insecure_http: bool,
 ) -> Result<Fetched, FetchError> {
+    let url = parse_url(url)?;
+    check_url(&url, false, allow_insecure_http)?;
+    let started_https = url.scheme() == "https";
     let exchange = async {
         let mut response = client
             .get(url)
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| FetchError::Transport(e.to_string()))?;
+            .map_err(transport_error)?;
+        check_url(response.url(), started_https, allow_insecure_http)?;
         if response.status() != http::StatusCode::OK {
             return Err(FetchError::Status(response.status().as_u16()));
         }
@@ -85,11 +120,7 @@ pub(crate) async fn get(
         }
         let max_age = max_age(response.headers());
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Transport(e.to_string()))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > max_size {
                 return Err(FetchError::TooLarge);
             }
@@ -100,6 +131,87 @@ pub(crate) async fn get(
     tokio::time::timeout(timeout, exchange)
         .await
         .unwrap_or(Err(FetchError::Timeout))
+}
+
+/// `url` parsed, or [`FetchError::InvalidUrl`].
+pub(crate) fn parse_url(url: &str) -> Result<Url, FetchError> {
+    Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("{e}: {url:?}")))
+}
+
+/// Whether a fetch may go to `url`: `https` always; plain `http` only to a loopback host
+/// (`127.0.0.0/8`, `::1`, `localhost`, as browsers and RFC 8252 §8.3 treat them) and never
+/// after `https` in the same chain of requests (`after_https`: no downgrade), unless
+/// `allow_insecure_http`; any other scheme never.
+pub(crate) fn check_url(
+    url: &Url,
+    after_https: bool,
+    allow_insecure_http: bool,
+) -> Result<(), FetchError> {
+    let allowed = match url.scheme() {
+        "https" => true,
+        "http" => allow_insecure_http || (!after_https && is_loopback(url)),
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(FetchError::InsecureUrl(without_credentials(url)))
+    }
+}
+
+/// Whether `url`'s host is a loopback address or `localhost`. The URL parser has already
+/// brought the host to its canonical form: IPv4 in dotted decimal (`127.1` is
+/// `127.0.0.1`), IPv6 in brackets, names in lower case.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let ip = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<IpAddr>().ok(),
+        None => host.parse::<IpAddr>().ok(),
+    };
+    match ip {
+        Some(ip) => ip.is_loopback(),
+        None => host == "localhost",
+    }
+}
+
+/// `url` as text, without user name and password.
+fn without_credentials(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Fails only for URLs that cannot have credentials anyway.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.into()
+}
+
+/// The redirect policy of the default client: at most [`MAX_REDIRECTS`] redirects, each to
+/// a URL that passes [`check_url`], counting the chain so far for the downgrade rule.
+pub(crate) fn redirect_policy(allow_insecure_http: bool) -> Policy {
+    Policy::custom(move |attempt: Attempt<'_>| {
+        // `previous` starts with the first URL requested, which is not a redirect.
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(FetchError::TooManyRedirects);
+        }
+        let after_https = attempt.previous().iter().any(|u| u.scheme() == "https");
+        match check_url(attempt.url(), after_https, allow_insecure_http) {
+            Ok(()) => attempt.follow(),
+            Err(refused) => attempt.error(refused),
+        }
+    })
+}
+
+/// A reqwest error as a [`FetchError`]: the redirect policy's own refusal when it is the
+/// cause, else [`FetchError::Transport`].
+fn transport_error(error: reqwest::Error) -> FetchError {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(&error);
+    while let Some(e) = cause {
+        if let Some(refused) = e.downcast_ref::<FetchError>() {
+            return refused.clone();
+        }
+        cause = e.source();
+    }
+    FetchError::Transport(error.to_string())
 }
 
 /// The TTL the `Cache-Control` fields of a response allow: each field line is parsed by

@@ -3,6 +3,10 @@
 //! Reads never lock: the current key set is an `Arc` swapped whole on refresh. A request
 //! waits for the network only when its `kid` is unknown (one shared fetch, at most once per
 //! cooldown) or when no usable key set exists yet.
+//!
+//! Keys are fetched over `https` only: plain `http` is allowed to loopback hosts
+//! (`127.0.0.0/8`, `::1`, `localhost`) and otherwise only after
+//! [`JwksBuilder::danger_allow_insecure_http`]; see [`JwksResolver`] for the rules.
 
 mod discovery;
 mod fetch;
@@ -17,6 +21,27 @@ use arc_swap::ArcSwapOption;
 use futures_util::future::{BoxFuture, Either, FutureExt, Shared};
 
 pub use fetch::FetchError;
+
+/// The redirect policy of the default client, for a client of your own
+/// ([`JwksBuilder::http_client`]): at most 5 redirects, each to an `https` URL, or to a
+/// plain `http` URL on a loopback host (`127.0.0.0/8`, `::1`, `localhost`) when no earlier
+/// URL of the chain was `https`. A refused redirect fails the fetch with
+/// [`FetchError::InsecureUrl`] or [`FetchError::TooManyRedirects`].
+///
+/// ```
+/// use tower_jwt_auth::jwks::{self, JwksResolver};
+///
+/// let client = reqwest::Client::builder()
+///     .redirect(jwks::redirect_policy())
+///     .build()?;
+/// let keys = JwksResolver::builder()
+///     .http_client(client)
+///     .build("https://auth.example.com/.well-known/jwks.json");
+/// # Ok::<(), reqwest::Error>(())
+/// ```
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    fetch::redirect_policy(false)
+}
 
 /// The `Cache-Control` parsing the resolver applies to a JWKS response, exposed for the
 /// fuzz targets only (feature `fuzzing`); not part of the stable API.
@@ -49,6 +74,22 @@ use crate::key::{KeyError, KeyResolver, KeySet, VerificationKey};
 ///   requests get 503 with `Retry-After` (gRPC 14).
 /// - Only asymmetric signing keys are taken from the document: `use` must be `sig` or
 ///   absent, `key_ops` must allow `verify`, RSA keys need 2048 bits; other keys are skipped.
+/// - Every URL must be `https`: the JWKS URL, the issuer and the discovery document's
+///   `jwks_uri`, every redirect (at most 5, never from `https` down to `http`) and the URL
+///   the response finally came from. Plain `http` is allowed only to a loopback host
+///   (`127.0.0.0/8`, `::1`, `localhost`), or anywhere after
+///   [`danger_allow_insecure_http`](JwksBuilder::danger_allow_insecure_http). A refused URL
+///   is a fetch failure ([`FetchError::InsecureUrl`]) like any other: nothing is sent to
+///   it, and with no usable key set requests get 503. [`build`](JwksBuilder::build) and
+///   [`new`](JwksResolver::new) do not check the URL, the first fetch does (call
+///   [`refresh`](JwksResolver::refresh) at start-up to fail fast);
+///   [`discover`](JwksBuilder::discover) and [`from_issuer`](JwksResolver::from_issuer)
+///   fail at once.
+/// - A resolver made by [`discover`](JwksBuilder::discover) or
+///   [`from_issuer`](JwksResolver::from_issuer) names its issuer through
+///   [`KeyResolver::expected_issuer`]: a layer built over it accepts only tokens whose
+///   `iss` is that issuer, unless you configure issuers yourself with
+///   [`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer).
 ///
 /// Fetches run on the tokio runtime the requests run on.
 ///
@@ -60,7 +101,7 @@ use crate::key::{KeyError, KeyResolver, KeySet, VerificationKey};
 /// keys.refresh().await?; // optional: fail fast at start-up if the issuer is unreachable
 /// let auth = JwtAuthLayer::<MyClaims>::builder(keys)
 ///     .algorithms([Algorithm::RS256, Algorithm::ES256])
-///     .issuer("https://auth.example.com/")
+///     // `iss` must be "https://auth.example.com/": from_issuer says so.
 ///     .audience("my-api")
 ///     .build()?;
 /// # Ok(()) }
@@ -73,7 +114,9 @@ pub struct JwksResolver {
 /// Options of a [`JwksResolver`], each with its default.
 #[derive(Debug, Clone)]
 pub struct JwksBuilder {
-    client: reqwest::Client,
+    /// `None`: a default client, made when the resolver is built.
+    client: Option<reqwest::Client>,
+    allow_insecure_http: bool,
     ttl: Duration,
     min_ttl: Duration,
     max_ttl: Duration,
@@ -86,6 +129,9 @@ pub struct JwksBuilder {
 
 struct Inner {
     url: String,
+    /// The issuer the resolver was discovered from, as given.
+    issuer: Option<String>,
+    client: reqwest::Client,
     options: JwksBuilder,
     current: ArcSwapOption<Snapshot>,
     /// The fetch under way, which every caller joins.
@@ -140,7 +186,8 @@ impl Drop for ClearOnDrop {
 impl Default for JwksBuilder {
     fn default() -> Self {
         JwksBuilder {
-            client: reqwest::Client::new(),
+            client: None,
+            allow_insecure_http: false,
             ttl: Duration::from_secs(300),
             min_ttl: Duration::from_secs(30),
             max_ttl: Duration::from_secs(24 * 3600),
@@ -154,10 +201,27 @@ impl Default for JwksBuilder {
 }
 
 impl JwksBuilder {
-    /// The HTTP client, for a private CA, a proxy or other settings. Defaults to
-    /// `reqwest::Client::new()` (rustls with the platform's roots, system proxy).
+    /// The HTTP client, for a private CA, a proxy or other settings. Defaults to reqwest's
+    /// default client (rustls with the platform's roots, system proxy) with a redirect
+    /// policy that follows at most 5 redirects and refuses insecure ones.
+    ///
+    /// Your client keeps its own redirect policy: build it with [`redirect_policy`] so
+    /// that an insecure redirect is refused before it is followed. Whatever its policy,
+    /// the URL a response finally came from is checked, and the fetch fails if it is
+    /// insecure.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.client = client;
+        self.client = Some(client);
+        self
+    }
+
+    /// Allows plain `http` URLs to any host, redirects from `https` down to `http`
+    /// included. Defaults to `false`: `http` only to loopback hosts.
+    ///
+    /// Dangerous: over plain `http`, anyone on the network path (a Wi-Fi hotspot, a
+    /// compromised router, a DNS spoofer) can serve their own key set, and then sign
+    /// tokens your service accepts. Only for closed test networks; never in production.
+    pub fn danger_allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
         self
     }
 
@@ -210,10 +274,36 @@ impl JwksBuilder {
 
     /// A resolver for the JWKS document at `jwks_url`. Nothing is fetched until the first
     /// request or [`JwksResolver::refresh`].
+    ///
+    /// The URL is checked on every fetch, not here: an insecure or malformed one makes each
+    /// fetch fail ([`FetchError::InsecureUrl`], [`FetchError::InvalidUrl`]) without any
+    /// network traffic, so requests get 503 and [`JwksResolver::refresh`] reports it.
+    ///
+    /// # Panics
+    ///
+    /// Without [`http_client`](Self::http_client), when the default client cannot be made,
+    /// as `reqwest::Client::new()` panics (no TLS backend, unreadable resolver settings).
     pub fn build(self, jwks_url: impl Into<String>) -> JwksResolver {
+        self.build_for(jwks_url.into(), None)
+    }
+
+    /// The client set with [`http_client`](Self::http_client), else a new default one.
+    fn take_client(&mut self) -> reqwest::Client {
+        self.client.take().unwrap_or_else(|| {
+            reqwest::Client::builder()
+                .redirect(fetch::redirect_policy(self.allow_insecure_http))
+                .build()
+                .expect("the default JWKS HTTP client could not be made")
+        })
+    }
+
+    fn build_for(mut self, url: String, issuer: Option<String>) -> JwksResolver {
+        let client = self.take_client();
         JwksResolver {
             shared: Arc::new(Inner {
-                url: jwks_url.into(),
+                url,
+                issuer,
+                client,
                 options: self,
                 current: ArcSwapOption::empty(),
                 inflight: Mutex::new(None),
@@ -226,10 +316,25 @@ impl JwksBuilder {
     }
 
     /// A resolver for the JWKS named by `issuer`'s OpenID Connect discovery document
-    /// (`{issuer}/.well-known/openid-configuration`), whose `issuer` must equal `issuer`.
-    pub async fn discover(self, issuer: &str) -> Result<JwksResolver, FetchError> {
-        let url = discovery::jwks_uri(&self.client, issuer, self.timeout).await?;
-        Ok(self.build(url))
+    /// (`{issuer}/.well-known/openid-configuration`), whose `issuer` must equal `issuer`
+    /// exactly (a trailing slash counts).
+    ///
+    /// The issuer, the document's URL, its redirects and its `jwks_uri` must be secure (see
+    /// [`JwksResolver`]), else this fails with [`FetchError::InsecureUrl`]. The resolver
+    /// answers [`KeyResolver::expected_issuer`] with `issuer`, as given: a layer over it
+    /// accepts only tokens from that issuer unless you configure issuers yourself.
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](Self::build).
+    pub async fn discover(mut self, issuer: &str) -> Result<JwksResolver, FetchError> {
+        // Made once, for the discovery and then for the key set.
+        let client = self.take_client();
+        let url =
+            discovery::jwks_uri(&client, issuer, self.timeout, self.allow_insecure_http).await?;
+        Ok(self
+            .http_client(client)
+            .build_for(url, Some(issuer.to_owned())))
     }
 }
 
@@ -239,12 +344,15 @@ impl JwksResolver {
         JwksBuilder::default()
     }
 
-    /// A resolver for `jwks_url` with the default options.
+    /// A resolver for `jwks_url` with the default options. As with
+    /// [`JwksBuilder::build`], an insecure URL is not refused here but by every fetch.
     pub fn new(jwks_url: impl Into<String>) -> Self {
         Self::builder().build(jwks_url)
     }
 
-    /// A resolver found through OIDC discovery from `issuer`, with the default options.
+    /// A resolver found through OIDC discovery from `issuer`, with the default options;
+    /// see [`JwksBuilder::discover`]. A layer over it checks that `iss` is `issuer` unless
+    /// you configure issuers yourself.
     pub async fn from_issuer(issuer: &str) -> Result<Self, FetchError> {
         Self::builder().discover(issuer).await
     }
@@ -252,6 +360,13 @@ impl JwksResolver {
     /// The JWKS URL.
     pub fn url(&self) -> &str {
         &self.shared.url
+    }
+
+    /// The issuer this resolver was discovered from, as given to
+    /// [`from_issuer`](Self::from_issuer) or [`discover`](JwksBuilder::discover); `None`
+    /// for a resolver built from a JWKS URL.
+    pub fn issuer(&self) -> Option<&str> {
+        self.shared.issuer.as_deref()
     }
 
     /// Fetches the key set now (joining a fetch under way) and reports how that went.
@@ -278,6 +393,11 @@ impl JwksResolver {
 
 impl KeyResolver for JwksResolver {
     type Future = Either<Ready<Found>, BoxFuture<'static, Found>>;
+
+    /// The issuer this resolver was discovered from ([`JwksResolver::issuer`]).
+    fn expected_issuer(&self) -> Option<&str> {
+        self.issuer()
+    }
 
     fn is_current(&self, header: &TokenHeader<'_>, key: &Arc<VerificationKey>) -> bool {
         let current = self.shared.current.load();
@@ -369,10 +489,11 @@ impl Inner {
     async fn fetch_now(&self) {
         let options = &self.options;
         let result = fetch::get(
-            &options.client,
+            &self.client,
             &self.url,
             options.timeout,
             options.max_size,
+            options.allow_insecure_http,
         )
         .await
         .and_then(|fetched| {
@@ -501,6 +622,7 @@ impl fmt::Debug for JwksResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwksResolver")
             .field("url", &self.shared.url)
+            .field("issuer", &self.shared.issuer)
             .field("keys", &self.key_count())
             .field("options", &self.shared.options)
             .finish()

@@ -73,6 +73,16 @@ pub trait KeyResolver: Send + Sync + 'static {
     fn wants_issuer(&self) -> bool {
         false
     }
+
+    /// The one issuer whose tokens this resolver's keys are for, if it knows it: a layer
+    /// (or validator) built without [`issuer`](crate::JwtAuthBuilder::issuer) then accepts
+    /// only tokens whose `iss` is exactly this string, so that keys shared between tenants
+    /// cannot verify another tenant's tokens. Issuers you configure yourself replace it.
+    /// `JwksResolver`s made from an issuer (OIDC discovery) answer it; the default is
+    /// `None`: no issuer is implied.
+    fn expected_issuer(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl<F, Fut> KeyResolver for F
