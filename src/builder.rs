@@ -56,6 +56,8 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     checks: Vec<ClaimCheck<T>>,
     options: LayerOptions,
     responder: E,
+    /// The first invalid option, reported by `build`.
+    invalid: Option<ConfigError>,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -77,21 +79,21 @@ impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
             checks: Vec::new(),
             options: LayerOptions::default(),
             responder: DefaultResponder::default(),
+            invalid: None,
             _claims: PhantomData,
         }
     }
 }
 
 impl<T, R> JwtAuthBuilder<T, R, DefaultResponder> {
-    /// The `realm` of the default responder's `WWW-Authenticate` challenges.
-    /// Defaults to `"api"`.
-    ///
-    /// # Panics
-    ///
-    /// If the realm is not printable ASCII or contains `"` or `\`.
-    #[track_caller]
+    /// The `realm` of the default responder's `WWW-Authenticate` challenges: printable
+    /// ASCII without `"` or `\`, else [`build`](Self::build) fails with
+    /// [`ConfigError::InvalidRealm`]. Defaults to `"api"`.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.responder = DefaultResponder::with_realm(realm);
+        match DefaultResponder::with_realm(realm) {
+            Ok(responder) => self.responder = responder,
+            Err(error) => self.invalid = self.invalid.or(Some(error)),
+        }
         self
     }
 }
@@ -185,7 +187,9 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
 
     /// Scopes the token must grant, read from `scope` (space-separated) or `scp` (an array
     /// or a space-separated string). A token without them gets 403 `insufficient_scope`.
-    /// Defaults to none.
+    /// Each must be an RFC 6749 §3.3 scope token (printable ASCII other than space, `"`
+    /// and `\`), else [`build`](Self::build) fails with [`ConfigError::InvalidScope`]:
+    /// they are written into the `scope="…"` of the challenge. Defaults to none.
     pub fn require_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.scopes.extend(scopes.into_iter().map(Into::into));
         self
@@ -253,6 +257,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
             checks: self.checks,
             options: self.options,
             responder,
+            invalid: self.invalid,
             _claims: PhantomData,
         }
     }
@@ -279,8 +284,14 @@ where
     }
 
     fn into_parts(self) -> Result<(Validator<T, R>, LayerOptions, E), ConfigError> {
+        if let Some(invalid) = self.invalid {
+            return Err(invalid);
+        }
         if self.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
+        }
+        if let Some(scope) = self.scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(ConfigError::InvalidScope(scope.clone()));
         }
         let required = self
             .required
@@ -323,6 +334,14 @@ where
     }
 }
 
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
 impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthBuilder")
@@ -342,5 +361,42 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
             .field("options", &self.options)
             .field("responder", &self.responder)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::StaticKey;
+
+    fn builder() -> JwtAuthBuilder<serde_json::Value, StaticKey> {
+        JwtAuthLayer::<serde_json::Value>::builder(
+            StaticKey::hmac(Algorithm::HS256, &[1; 32]).unwrap(),
+        )
+        .algorithms([Algorithm::HS256])
+    }
+
+    #[test]
+    fn required_scopes_must_be_rfc_6749_scope_tokens() {
+        for bad in ["", "read write", "a\"b", "a\\b", "caf\u{e9}", "tab\there"] {
+            let built = builder().require_scopes([bad]).build();
+            assert!(
+                matches!(&built, Err(ConfigError::InvalidScope(s)) if s == bad),
+                "{bad:?}: {built:?}"
+            );
+        }
+        assert!(
+            builder()
+                .require_scopes(["read:orders", "admin!"])
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_unquotable_realm_fails_the_build_instead_of_panicking() {
+        let built = builder().realm("say \"hi\"").build();
+        assert!(matches!(built, Err(ConfigError::InvalidRealm(_))));
+        assert!(builder().realm("orders").build().is_ok());
     }
 }

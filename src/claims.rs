@@ -161,9 +161,10 @@ pub enum Audience {
 }
 
 impl Audience {
-    /// Whether the claim was absent.
+    /// Whether no audience is named: the claim is absent or an empty array. An empty
+    /// array does not satisfy a required `aud`.
     pub fn is_empty(&self) -> bool {
-        matches!(self, Audience::None)
+        self.iter().next().is_none()
     }
 
     /// Every audience named, in order.

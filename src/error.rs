@@ -234,6 +234,12 @@ pub enum ConfigError {
     InvalidJwk(String),
     /// A required claim this crate does not know.
     UnknownClaim(String),
+    /// A `realm` that cannot be written in a `WWW-Authenticate` challenge: it must be
+    /// printable ASCII without `"` or `\`.
+    InvalidRealm(String),
+    /// A required scope that is not an RFC 6749 §3.3 scope token (printable ASCII other
+    /// than space, `"` and `\`, not empty).
+    InvalidScope(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -258,6 +264,15 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidKey(_) => f.write_str("invalid key material"),
             ConfigError::InvalidJwk(why) => write!(f, "unusable JWK: {why}"),
             ConfigError::UnknownClaim(name) => write!(f, "unknown registered claim `{name}`"),
+            ConfigError::InvalidRealm(realm) => {
+                write!(
+                    f,
+                    "realm {realm:?} must be printable ASCII without '\"' or '\\'"
+                )
+            }
+            ConfigError::InvalidScope(scope) => {
+                write!(f, "scope {scope:?} is not an RFC 6749 scope token")
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::error::AuthError;
+use crate::error::{AuthError, ConfigError};
 
 /// Turns an [`AuthError`] into the response sent instead of calling the inner service.
 ///
@@ -64,23 +64,19 @@ impl Default for DefaultResponder {
 }
 
 impl DefaultResponder {
-    /// A responder whose challenges name `realm`.
-    ///
-    /// # Panics
-    ///
-    /// If the realm is not printable ASCII or contains `"` or `\`.
-    #[track_caller]
-    pub fn with_realm(realm: impl Into<String>) -> Self {
+    /// A responder whose challenges name `realm`: printable ASCII without `"` or `\`,
+    /// so it can stand in a quoted string (RFC 9110 §5.6.4) as it is.
+    pub fn with_realm(realm: impl Into<String>) -> Result<Self, ConfigError> {
         let realm = realm.into();
-        assert!(
-            realm
-                .bytes()
-                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
-            "realm must be printable ASCII without '\"' or '\\'"
-        );
-        DefaultResponder {
-            realm: realm.into(),
+        if !realm
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(ConfigError::InvalidRealm(realm));
         }
+        Ok(DefaultResponder {
+            realm: realm.into(),
+        })
     }
 
     /// The `WWW-Authenticate` value for an error, or `None` for 503.
@@ -265,8 +261,13 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "realm must be printable ASCII")]
-    fn realm_with_quote_panics() {
-        let _ = DefaultResponder::with_realm("a\"b");
+    fn realm_that_cannot_be_quoted_is_a_config_error() {
+        for realm in ["a\"b", "a\\b", "caf\u{e9}", "line\nbreak"] {
+            assert!(matches!(
+                DefaultResponder::with_realm(realm),
+                Err(ConfigError::InvalidRealm(r)) if r == realm
+            ));
+        }
+        assert!(DefaultResponder::with_realm("orders api").is_ok());
     }
 }

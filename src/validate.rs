@@ -289,8 +289,9 @@ where
     }
 
     /// The claims of a token this validator accepted before, if it is in the cache and
-    /// still good: inside `exp`/`nbf` (with leeway) and verified by a key the resolver still
-    /// returns. Anything else is a miss, and the full check then gives the precise answer.
+    /// still good: inside `exp`/`nbf` (with leeway), verified by a key the resolver still
+    /// returns, and passing the claim checks again. Anything else is a miss, and the full
+    /// check then gives the precise answer.
     pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
         let cache = self.inner.cache.as_ref()?;
         let Entry { claims, key } = cache.get(token)?;
@@ -312,7 +313,9 @@ where
             } else {
                 resolver.is_current(&header, &key)
             };
-        if key_current {
+        // Claim checks may read changing state (a disabled-user list): they run on every
+        // hit. A failing one makes a miss, whose full check gives the precise 403.
+        if key_current && self.check_claims(&claims).is_ok() {
             Some(claims)
         } else {
             cache.remove(token);
@@ -656,6 +659,15 @@ mod tests {
         assert_eq!(
             kind(none.check_registered(&registered(r#"{"exp":9,"aud":[]}"#), 0)),
             None
+        );
+        let required = Rules {
+            required: Required::default().with("aud").unwrap(),
+            ..rules()
+        };
+        assert_eq!(
+            kind(required.check_registered(&registered(r#"{"exp":9,"aud":[]}"#), 0)),
+            Some(ErrorKind::MissingClaim),
+            "an empty array names no audience"
         );
         let api = Rules {
             audiences: vec!["api".into()],

@@ -108,6 +108,30 @@ async fn hits_skip_verification_misses_and_cache_off_do_not() {
     }
 }
 
+/// Claim checks read state that changes: a user disabled after their token was cached is
+/// refused on the next request, a cache hit included, and accepted again once re-enabled.
+#[tokio::test]
+async fn claim_checks_run_on_cache_hits() {
+    use std::sync::{Arc, RwLock};
+    let disabled: Arc<RwLock<Vec<String>>> = Arc::default();
+    let list = Arc::clone(&disabled);
+    let validator =
+        Validator::<Counted>::builder(StaticKey::new(verification_key(Algorithm::HS256, Pair::A)))
+            .algorithms([Algorithm::HS256])
+            .check_claims(move |c| !list.read().unwrap().contains(&c.sub))
+            .build_validator()
+            .unwrap();
+    let token = mint(Algorithm::HS256, Pair::A, &claims(json!({ "sub": "eve" })));
+    assert_eq!(validator.validate(&token).await.unwrap().sub, "eve");
+    assert_eq!(validator.validate(&token).await.unwrap().sub, "eve");
+    disabled.write().unwrap().push("eve".into());
+    let err = validator.validate(&token).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ClaimCheckFailed);
+    assert_eq!(err.status(), 403);
+    disabled.write().unwrap().clear();
+    assert_eq!(validator.validate(&token).await.unwrap().sub, "eve");
+}
+
 #[tokio::test]
 async fn expired_token_is_refused_on_a_hit() {
     let validator = Validator::<TestClaims>::builder(StaticKey::new(verification_key(

@@ -156,3 +156,23 @@ async fn full_store_fails_refresh_with_503_and_keeps_every_revocation() {
     let r = get_with_token(addr, "/me", &third.access).await;
     assert_eq!((r.status.as_u16(), r.body.as_str()), (200, "ada"));
 }
+
+#[tokio::test]
+async fn huge_lifetimes_and_leeway_saturate_instead_of_overflowing() {
+    let key = SigningKey::hmac(Algorithm::HS256, &[7; 32]).unwrap();
+    let issuer = TokenIssuer::builder(key)
+        .access_lifetime(Duration::MAX)
+        .refresh_lifetime(Duration::MAX)
+        .validator_leeway(Duration::MAX)
+        .build()
+        .unwrap();
+    let pair = issuer.issue("ada", &()).unwrap();
+    assert_eq!(exp_of(&pair.access), u64::MAX);
+    let next = issuer.refresh(&pair.refresh).await.unwrap();
+    issuer.revoke(&next.access).await.unwrap();
+    issuer.revoke_session(&next.refresh).await.unwrap();
+    assert_eq!(
+        refused_kind(issuer.verify(&next.access).await),
+        ErrorKind::Revoked
+    );
+}
