@@ -9,6 +9,11 @@
 //! - `DEMO_USER` / `DEMO_PASSWORD` (defaults `demo` / `demo-password`): the one user.
 //! - `JWT_PRIVATE_KEY_FILE` (+ `JWT_ALGORITHM`, default ES256): the signing key; without
 //!   it an ES256 key is generated at start (tokens then die with the process).
+//! - `LOGIN_IP_PER_MINUTE` / `LOGIN_IP_BURST` (defaults 10 / 5): login attempts one client
+//!   may make, sustained per minute and at once.
+//! - `LOGIN_USERNAME_PER_MINUTE` / `LOGIN_USERNAME_BURST` (defaults 5 / 3): login attempts
+//!   at one username, from all clients together.
+//! - `LOGIN_HASH_WAIT_MS` (default 500): how long a login waits for a password-hashing slot.
 //! - `RUST_LOG` (default `info,tower_jwt_auth=debug`).
 //!
 //! Endpoints (simplejwt's paths and JSON shapes):
@@ -17,34 +22,235 @@
 //! `POST /api/token/verify/` `{"token"}` → `{}`;
 //! `POST /api/token/blacklist/` `{"refresh"}` → `{}`;
 //! `GET /api/me` (access token) → the claims; `GET /.well-known/jwks.json` → the public key.
+//!
+//! Errors are simplejwt's `{"detail": …}` bodies: 400 for a malformed body, 413 for a body
+//! over 16 KiB, 401 for bad credentials or tokens, 429 + `Retry-After` for too many logins,
+//! 503 + `Retry-After` when the revocation store fails or every hashing slot is busy.
+//!
+//! Logins are guarded, cheapest check first:
+//! 1. **per client**: a GCRA bucket ([`governor`]) keyed by the peer's IP address (an IPv6
+//!    client by its /64, which one host usually holds whole), checked before the body is
+//!    read. Behind a reverse proxy (nginx in production) the peer is the proxy: there the key
+//!    must come from the `X-Forwarded-For` entry that the *trusted* proxy appended (the
+//!    rightmost one not added by a trusted hop), never from the header as the client sent
+//!    it. This example uses the peer address.
+//! 2. **per username**: a second bucket keyed by the username in the body, whether or not
+//!    it exists, so a guess at one account spread over many addresses is slowed too. A
+//!    flood at someone's username delays their logins by seconds (the bucket refills), it
+//!    does not lock the account.
+//! 3. **hashing slots**: Argon2id takes 19 MiB and tens of milliseconds of one CPU per
+//!    check. Checks run on tokio's blocking pool, which grows to 512 threads: unbounded, a
+//!    login flood would mean hundreds of 19 MiB jobs at once, each running to the end even
+//!    after its client left. So a check needs one of `available_parallelism()` permits,
+//!    held by the blocking job itself until the hash is done. A login queues for a permit
+//!    at most `LOGIN_HASH_WAIT_MS`; after that it gets 503 with `Retry-After: 1` rather
+//!    than piling up behind the CPUs.
+//!
+//! A refused attempt counts like any other, and a request refused by the per-client limit
+//! does not count against the username's.
 
 #[allow(dead_code)]
 mod common;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm as Argon2Variant, Argon2, Params, Version};
-use axum::extract::{DefaultBodyLimit, FromRequest, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 use tower_jwt_auth::issue::{IssueError, SigningKey, TokenIssuer};
 use tower_jwt_auth::{Algorithm, Claims};
 
-/// The server's state: the issuer and the users' password hashes.
+/// The largest request body any endpoint reads; a larger one is 413.
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// `Retry-After` when every hashing slot stayed busy: slots free up within milliseconds.
+const HASHING_RETRY_AFTER: u64 = 1;
+
+/// `Retry-After` when the revocation store failed (down, or full until entries expire).
+const STORE_RETRY_AFTER: u64 = 5;
+
+/// The default of `LOGIN_HASH_WAIT_MS`.
+const HASHING_WAIT_MS: u64 = 500;
+
+/// The longest username prefix that keys a per-username bucket: longer names share their
+/// prefix's bucket, so a flood of huge made-up names cannot fill memory with keys.
+const USERNAME_KEY_BYTES: usize = 256;
+
+/// How often the per-client and per-username buckets that are full again are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How logins are limited; see the module documentation. [`Default`] has the documented
+/// defaults, [`LoginLimits::from_env`] reads the `LOGIN_*` variables over them.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    /// Sustained login attempts per minute from one client address.
+    pub ip_per_minute: NonZeroU32,
+    /// Attempts one client address may make at once.
+    pub ip_burst: NonZeroU32,
+    /// Sustained login attempts per minute at one username, from all clients.
+    pub username_per_minute: NonZeroU32,
+    /// Attempts at one username at once.
+    pub username_burst: NonZeroU32,
+    /// Password checks that may run at once. Defaults to `available_parallelism()`.
+    pub hashing_slots: usize,
+    /// How long a login waits for a hashing slot before it gets 503.
+    pub hashing_wait: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        LoginLimits {
+            ip_per_minute: NonZeroU32::new(10).expect("non-zero"),
+            ip_burst: NonZeroU32::new(5).expect("non-zero"),
+            username_per_minute: NonZeroU32::new(5).expect("non-zero"),
+            username_burst: NonZeroU32::new(3).expect("non-zero"),
+            hashing_slots: cpus,
+            hashing_wait: Duration::from_millis(HASHING_WAIT_MS),
+        }
+    }
+}
+
+impl LoginLimits {
+    /// The defaults, overridden by whichever `LOGIN_*` variables are set.
+    pub fn from_env() -> Result<Self, String> {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match std::env::var(name) {
+                Ok(value) => value.trim().parse().map_err(|e| format!("{name}: {e}")),
+                Err(_) => Ok(default),
+            }
+        }
+        let defaults = LoginLimits::default();
+        Ok(LoginLimits {
+            ip_per_minute: var("LOGIN_IP_PER_MINUTE", defaults.ip_per_minute)?,
+            ip_burst: var("LOGIN_IP_BURST", defaults.ip_burst)?,
+            username_per_minute: var("LOGIN_USERNAME_PER_MINUTE", defaults.username_per_minute)?,
+            username_burst: var("LOGIN_USERNAME_BURST", defaults.username_burst)?,
+            hashing_slots: defaults.hashing_slots,
+            hashing_wait: var("LOGIN_HASH_WAIT_MS", HASHING_WAIT_MS).map(Duration::from_millis)?,
+        })
+    }
+}
+
+/// The login guards: two rate limiters and the hashing slots.
+struct LoginGuard {
+    per_client: DefaultKeyedRateLimiter<IpAddr>,
+    per_username: DefaultKeyedRateLimiter<String>,
+    hashing: Arc<Semaphore>,
+    hashing_wait: Duration,
+}
+
+/// Why a login was turned away before its password was checked.
+enum Refusal {
+    /// A rate limit: retry after this many seconds (at least 1).
+    Limited(u64),
+    /// Every hashing slot stayed busy for the whole wait.
+    Busy,
+}
+
+impl LoginGuard {
+    fn new(limits: &LoginLimits) -> Self {
+        let quota = |per_minute, burst| Quota::per_minute(per_minute).allow_burst(burst);
+        LoginGuard {
+            per_client: DefaultKeyedRateLimiter::keyed(quota(
+                limits.ip_per_minute,
+                limits.ip_burst,
+            )),
+            per_username: DefaultKeyedRateLimiter::keyed(quota(
+                limits.username_per_minute,
+                limits.username_burst,
+            )),
+            hashing: Arc::new(Semaphore::new(limits.hashing_slots.max(1))),
+            hashing_wait: limits.hashing_wait,
+        }
+    }
+
+    fn check_client(&self, peer: IpAddr) -> Result<(), Refusal> {
+        self.per_client
+            .check_key(&client_key(peer))
+            .map_err(|until| Refusal::Limited(retry_after(until.wait_time_from(self.now()))))
+    }
+
+    fn check_username(&self, username: &str) -> Result<(), Refusal> {
+        self.per_username
+            .check_key(&username_key(username))
+            .map_err(|until| Refusal::Limited(retry_after(until.wait_time_from(self.now()))))
+    }
+
+    /// A hashing slot, waiting for one at most `hashing_wait`.
+    async fn hashing_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+        let acquire = Arc::clone(&self.hashing).acquire_owned();
+        match tokio::time::timeout(self.hashing_wait, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Timed out, or closed (never: the semaphore is not closed).
+            _ => Err(Refusal::Busy),
+        }
+    }
+
+    /// Forgets the buckets that are full again, so the maps grow only with recent clients.
+    fn prune(&self) {
+        self.per_client.retain_recent();
+        self.per_client.shrink_to_fit();
+        self.per_username.retain_recent();
+        self.per_username.shrink_to_fit();
+    }
+
+    fn now(&self) -> <DefaultClock as Clock>::Instant {
+        self.per_client.clock().now()
+    }
+}
+
+/// The rate-limit key of a client: its IPv4 address, or the /64 its IPv6 address is in.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
+/// The rate-limit key of a username: at most its first [`USERNAME_KEY_BYTES`] bytes.
+fn username_key(username: &str) -> String {
+    let mut end = username.len().min(USERNAME_KEY_BYTES);
+    while !username.is_char_boundary(end) {
+        end -= 1;
+    }
+    username[..end].to_owned()
+}
+
+/// Whole seconds to wait, rounded up, at least 1 (`Retry-After` is an integer).
+fn retry_after(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// The server's state: the issuer, the users' password hashes and the login guards.
 #[derive(Clone)]
 pub struct AppState {
     issuer: TokenIssuer,
     users: Arc<HashMap<String, String>>,
     /// Verified against for unknown users, so that they take as long as wrong passwords.
     decoy: Arc<String>,
+    guard: Arc<LoginGuard>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,7 +258,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("issuer", &self.issuer)
             .field("users", &self.users.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +278,7 @@ pub fn hash_password(password: &str) -> String {
 }
 
 impl AppState {
-    /// State with one user; `password` is hashed here.
+    /// State with one user (`password` is hashed here) and the default [`LoginLimits`].
     pub fn new(issuer: TokenIssuer, username: &str, password: &str) -> Self {
         let users = HashMap::from([(username.to_owned(), hash_password(password))]);
         let decoy = hash_password("decoy password that matches nothing");
@@ -80,11 +286,40 @@ impl AppState {
             issuer,
             users: Arc::new(users),
             decoy: Arc::new(decoy),
+            guard: Arc::new(LoginGuard::new(&LoginLimits::default())),
         }
+    }
+
+    /// The same state with fresh login guards under `limits`.
+    pub fn with_limits(mut self, limits: &LoginLimits) -> Self {
+        self.guard = Arc::new(LoginGuard::new(limits));
+        self
+    }
+
+    /// The semaphore whose permits are the hashing slots: a permit held here is a slot no
+    /// login can use (tests fill them to see the 503).
+    pub fn hashing_slots(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.guard.hashing)
+    }
+
+    /// Every [`PRUNE_EVERY`], forgets the rate-limit buckets that are full again; runs until
+    /// the runtime stops.
+    pub fn spawn_pruning(&self) {
+        let guard = Arc::downgrade(&self.guard);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(guard) = guard.upgrade() else { return };
+                guard.prune();
+            }
+        });
     }
 }
 
-/// The routes, with body limit, timeout and tracing.
+/// The routes, with body limit, timeout and tracing. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: logins are limited per peer.
 pub fn app(state: AppState) -> Result<Router, tower_jwt_auth::ConfigError> {
     let auth = state.issuer.layer_builder::<Value>().build()?;
     let api = Router::new().route("/api/me", get(me)).layer(auth);
@@ -96,7 +331,7 @@ pub fn app(state: AppState) -> Result<Router, tower_jwt_auth::ConfigError> {
         .route("/.well-known/jwks.json", get(jwks))
         .merge(api)
         .with_state(state)
-        .layer((common::http_layers(), DefaultBodyLimit::max(16 * 1024))))
+        .layer((common::http_layers(), DefaultBodyLimit::max(BODY_LIMIT))))
 }
 
 /// simplejwt's error body.
@@ -104,28 +339,74 @@ fn detail(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail }))).into_response()
 }
 
+/// `response` with `Retry-After: seconds`.
+fn with_retry_after(mut response: Response, seconds: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 fn token_not_valid(error: impl std::fmt::Display) -> Response {
     let body = json!({ "detail": error.to_string(), "code": "token_not_valid" });
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
-/// A refused token is simplejwt's `token_not_valid`; anything else keeps its own status.
+/// A refused token is simplejwt's `token_not_valid`; a failed revocation store is 503 with
+/// `Retry-After`; anything else keeps its own status.
 fn issue_error(error: IssueError) -> Response {
     match error.status() {
         StatusCode::UNAUTHORIZED => token_not_valid(error),
-        status => detail(status, &error.to_string()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::warn!(%error, "revocation store unavailable");
+            with_retry_after(
+                detail(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+                STORE_RETRY_AFTER,
+            )
+        }
+        status => {
+            tracing::error!(%error, "token endpoint failed");
+            detail(status, &error.to_string())
+        }
     }
 }
 
-/// A JSON body whose rejection is simplejwt's 400 `{"detail": …}`, never a 500.
+/// The answer to a login turned away by a [`LoginGuard`].
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Limited(seconds) => with_retry_after(
+                detail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("Request was throttled. Expected available in {seconds} seconds."),
+                ),
+                seconds,
+            ),
+            Refusal::Busy => with_retry_after(
+                detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many logins in progress; try again shortly.",
+                ),
+                HASHING_RETRY_AFTER,
+            ),
+        }
+    }
+}
+
+/// A JSON body whose rejection is simplejwt's `{"detail": …}`, never a 500: 413 for a body
+/// over [`BODY_LIMIT`], 400 for anything else (bad JSON, wrong shape, wrong content type).
 struct JsonBody<T>(T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Response;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(body)) => Ok(JsonBody(body)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(detail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body is larger than {BODY_LIMIT} bytes."),
+            )),
             Err(rejection) => Err(detail(StatusCode::BAD_REQUEST, &rejection.body_text())),
         }
     }
@@ -137,20 +418,59 @@ struct Login {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<Login>) -> Response {
+/// One step per guard, cheapest first; the body is read only after the per-client check.
+async fn login(State(state): State<AppState>, request: Request) -> Response {
+    let Some(ConnectInfo(peer)) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+    else {
+        tracing::error!("no peer address: serve with into_make_service_with_connect_info");
+        return detail(StatusCode::INTERNAL_SERVER_ERROR, "Server misconfigured.");
+    };
+    let guard = &state.guard;
+    if let Err(refusal) = guard.check_client(peer.ip()) {
+        tracing::debug!(peer = %peer.ip(), "login rate-limited per client");
+        return refusal.into_response();
+    }
+    let login = match JsonBody::<Login>::from_request(request, &state).await {
+        Ok(JsonBody(login)) => login,
+        Err(response) => return response,
+    };
+    if let Err(refusal) = guard.check_username(&login.username) {
+        tracing::debug!(peer = %peer.ip(), "login rate-limited per username");
+        return refusal.into_response();
+    }
+    let slot = match guard.hashing_slot().await {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::warn!("every password-hashing slot busy");
+            return refusal.into_response();
+        }
+    };
+
     let hash = state.users.get(&login.username).cloned();
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| state.decoy.to_string());
-    // Hashing is CPU-bound: off the async workers.
-    let password_ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
+    // Hashing is CPU-bound: off the async workers, and the job holds the slot until it
+    // ends, even if this request is dropped (client gone, timeout) before that.
+    let checked = tokio::task::spawn_blocking(move || {
+        let ok = PasswordHash::new(&hash).is_ok_and(|parsed| {
             argon2()
                 .verify_password(login.password.as_bytes(), &parsed)
                 .is_ok()
-        })
+        });
+        drop(slot);
+        ok
     })
-    .await
-    .unwrap_or(false);
+    .await;
+    let password_ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::error!(error = %e, "password check failed");
+            return detail(StatusCode::INTERNAL_SERVER_ERROR, "Password check failed.");
+        }
+    };
     if !(known && password_ok) {
         return detail(
             StatusCode::UNAUTHORIZED,
@@ -162,7 +482,7 @@ async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<Login>) 
         .issue(&login.username, &json!({ "scope": "read" }))
     {
         Ok(pair) => Json(pair).into_response(),
-        Err(e) => detail(e.status(), &e.to_string()),
+        Err(e) => issue_error(e),
     }
 }
 
@@ -194,9 +514,10 @@ async fn blacklist(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Response {
+    // A store that cannot answer is 503 here too, not a refused token.
     let is_refresh = match state.issuer.verify(&body.refresh).await {
         Ok(claims) => claims.registered().token_type.as_deref() == Some("refresh"),
-        Err(e) => return token_not_valid(e),
+        Err(e) => return issue_error(e),
     };
     if !is_refresh {
         return token_not_valid("Token has wrong type");
@@ -247,7 +568,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "demo-password".into()
     });
     let issuer = TokenIssuer::builder(signing_key()?).build()?;
-    let app = app(AppState::new(issuer, &username, &password))?;
+    let limits = LoginLimits::from_env()?;
+    tracing::info!(?limits, "login limits");
+    let state = AppState::new(issuer, &username, &password).with_limits(&limits);
+    state.spawn_pruning();
+    let app = app(state)?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
@@ -256,9 +581,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Try:\n  curl -s -X POST -H 'content-type: application/json' \
          -d '{{\"username\":\"{username}\",\"password\":\"…\"}}' http://{addr}/api/token/\n"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(common::shutdown_signal())
-        .await?;
+    // The peer address is the per-client rate-limit key (see the module documentation
+    // for running behind a proxy).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(common::shutdown_signal())
+    .await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

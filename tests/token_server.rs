@@ -1,6 +1,8 @@
 //! The `token_server` example's router, end to end over loopback HTTP: login, refresh with
 //! rotation and reuse detection, verify, blacklist, token-type confusion, expiry and a
-//! second service that validates the server's access tokens through its JWKS.
+//! second service that validates the server's access tokens through its JWKS; the login
+//! guards (per-client and per-username rate limits, hashing slots), the body limit, and a
+//! failing revocation store.
 
 mod common;
 
@@ -8,7 +10,9 @@ mod common;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod token_server;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,14 +20,16 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Pair, Reply, exchange, get_with_token, now, serve};
+use futures_util::future::BoxFuture;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use jsonwebtoken::Header;
 use serde_json::{Value, json};
-use token_server::{AppState, app};
+use token_server::{AppState, LoginLimits, app};
 use tower_jwt_auth::issue::{SigningKey, TokenIssuer};
 use tower_jwt_auth::jwks::JwksResolver;
+use tower_jwt_auth::revocation::{RevocationStore, StoreError};
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer};
 
 const USER: &str = "demo";
@@ -56,10 +62,45 @@ fn issuer() -> TokenIssuer {
         .expect("a valid issuer")
 }
 
-/// The example's router over `issuer`, served on loopback.
+/// Limits so high that the tests not about them never meet one.
+fn relaxed() -> LoginLimits {
+    let many = NonZeroU32::new(10_000).unwrap();
+    LoginLimits {
+        ip_per_minute: many,
+        ip_burst: many,
+        username_per_minute: many,
+        username_burst: many,
+        ..LoginLimits::default()
+    }
+}
+
+/// Limits of `ip_burst` attempts per client and `username_burst` per username, refilled
+/// at one a minute: nothing refills while a test runs.
+fn tight(ip_burst: u32, username_burst: u32) -> LoginLimits {
+    let one = NonZeroU32::new(1).unwrap();
+    LoginLimits {
+        ip_per_minute: one,
+        ip_burst: NonZeroU32::new(ip_burst).unwrap(),
+        username_per_minute: one,
+        username_burst: NonZeroU32::new(username_burst).unwrap(),
+        ..LoginLimits::default()
+    }
+}
+
+/// The example's router over `issuer`, served on loopback with relaxed login limits.
 async fn start(issuer: TokenIssuer) -> SocketAddr {
-    let router = app(AppState::new(issuer, USER, PASSWORD)).expect("the example's router");
-    serve(router).await
+    start_with(AppState::new(issuer, USER, PASSWORD).with_limits(&relaxed())).await
+}
+
+/// The example's router over `state`, served on loopback as `main` serves it: with the
+/// peer address, which the per-client limit needs.
+async fn start_with(state: AppState) -> SocketAddr {
+    let router = app(state).expect("the example's router");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    addr
 }
 
 /// `POST path` with `body` and `content_type` (none when `None`).
@@ -490,4 +531,295 @@ async fn a_second_service_validates_access_tokens_through_the_jwks() {
     // The untampered token still passes.
     let reply = get_with_token(downstream, "/whoami", &access).await;
     assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.body);
+}
+
+// --- the login guards ---------------------------------------------------------------------
+
+/// `POST path` with a JSON `body` from the local address `from` (any of 127.0.0.0/8 on
+/// Linux): another client as far as the server can tell.
+async fn post_json_from(from: IpAddr, addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    use http_body_util::BodyExt;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+
+    let mut connector = HttpConnector::new();
+    connector.set_local_address(Some(from));
+    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn credentials(username: &str, password: &str) -> Value {
+    json!({ "username": username, "password": password })
+}
+
+/// Asserts 429 with simplejwt's throttled body and a `Retry-After` of whole seconds, at
+/// least 1 and at most a minute (the tight limits refill one attempt a minute).
+#[track_caller]
+fn expect_throttled(reply: &Reply) {
+    let body = expect(reply, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("throttled")),
+        "body: {body}"
+    );
+    let retry_after = reply.header("retry-after").expect("a Retry-After header");
+    let seconds: u64 = retry_after
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After {retry_after:?} is not whole seconds"));
+    assert!((1..=60).contains(&seconds), "Retry-After {seconds}");
+}
+
+#[tokio::test]
+async fn the_attempt_after_the_per_client_burst_gets_429_with_retry_after() {
+    let state = AppState::new(issuer(), USER, PASSWORD).with_limits(&tight(3, 100));
+    let addr = start_with(state).await;
+
+    // Three attempts at three usernames: the per-username buckets never fill.
+    let reply = post_json(addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    pair(&expect(&reply, StatusCode::OK));
+    let reply = post_json(addr, LOGIN, &credentials("alice", "guess")).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json(addr, LOGIN, &credentials("bob", "guess")).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+
+    // The fourth, even with the right password, and anything else on the endpoint.
+    let reply = post_json(addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    expect_throttled(&reply);
+    let reply = post_raw(addr, LOGIN, Some("application/json"), "not json").await;
+    expect_throttled(&reply);
+
+    // Only logins are limited.
+    let reply = common::get(addr, "/.well-known/jwks.json", &[]).await;
+    expect(&reply, StatusCode::OK);
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn another_client_address_has_its_own_bucket() {
+    let state = AppState::new(issuer(), USER, PASSWORD).with_limits(&tight(1, 100));
+    let addr = start_with(state).await;
+    let (first, second) = (
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+    );
+    let reply = post_json_from(first, addr, LOGIN, &credentials("alice", "guess")).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json_from(first, addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    expect_throttled(&reply);
+
+    let reply = post_json_from(second, addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    pair(&expect(&reply, StatusCode::OK));
+    let reply = post_json_from(second, addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    expect_throttled(&reply);
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn one_username_is_limited_across_clients_and_another_username_is_not() {
+    let state = AppState::new(issuer(), USER, PASSWORD).with_limits(&tight(100, 2));
+    let addr = start_with(state).await;
+    let clients = [1, 2, 3].map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)));
+
+    // A correct login inside the limit works; the guesses at it come from other clients.
+    let reply = post_json_from(clients[0], addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    pair(&expect(&reply, StatusCode::OK));
+    let reply = post_json_from(clients[1], addr, LOGIN, &credentials(USER, "guess")).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json_from(clients[2], addr, LOGIN, &credentials(USER, "guess")).await;
+    expect_throttled(&reply);
+    // The right password does not get past the bucket either.
+    let reply = post_json_from(clients[0], addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    expect_throttled(&reply);
+
+    // Another username, from the same clients, has a bucket of its own; an unknown
+    // username has one too (a limit says nothing about whether the account exists).
+    let reply = post_json_from(clients[2], addr, LOGIN, &credentials("mallory", "x")).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json_from(clients[1], addr, LOGIN, &credentials("mallory", "x")).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json_from(clients[0], addr, LOGIN, &credentials("mallory", "x")).await;
+    expect_throttled(&reply);
+}
+
+#[tokio::test]
+async fn with_every_hashing_slot_busy_a_login_gets_503_with_retry_after() {
+    let limits = LoginLimits {
+        hashing_slots: 2,
+        hashing_wait: Duration::from_millis(50),
+        ..relaxed()
+    };
+    let state = AppState::new(issuer(), USER, PASSWORD).with_limits(&limits);
+    let slots = state.hashing_slots();
+    let addr = start_with(state).await;
+
+    let held = Arc::clone(&slots).acquire_many_owned(2).await.unwrap();
+    let reply = post_json(addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    let body = expect(&reply, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["detail"].is_string(), "body: {body}");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+
+    drop(held);
+    let reply = post_json(addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    pair(&expect(&reply, StatusCode::OK));
+    assert_eq!(slots.available_permits(), 2, "the check gave its slot back");
+}
+
+#[tokio::test]
+async fn a_login_queues_for_a_hashing_slot_freed_within_the_wait() {
+    let limits = LoginLimits {
+        hashing_slots: 1,
+        hashing_wait: Duration::from_secs(30),
+        ..relaxed()
+    };
+    let state = AppState::new(issuer(), USER, PASSWORD).with_limits(&limits);
+    let slots = state.hashing_slots();
+    let addr = start_with(state).await;
+
+    let held = Arc::clone(&slots).acquire_owned().await.unwrap();
+    let waiting = tokio::spawn(async move { login(addr).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(held);
+    waiting.await.expect("the queued login got its pair");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413_and_a_small_malformed_one_400() {
+    let addr = start(issuer()).await;
+    let password = "x".repeat(1024 * 1024);
+    let big = credentials(USER, &password).to_string();
+    for path in [LOGIN, REFRESH, VERIFY, BLACKLIST] {
+        let reply = post_raw(addr, path, Some("application/json"), &big).await;
+        let body = expect(&reply, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body["detail"].is_string(), "{path}: {body}");
+    }
+    // Just over 16 KiB is over; a valid body just under is read.
+    let over = format!(r#"{{"token": "{}"}}"#, "a".repeat(16 * 1024));
+    let reply = post_raw(addr, VERIFY, Some("application/json"), &over).await;
+    expect(&reply, StatusCode::PAYLOAD_TOO_LARGE);
+    let under = format!(r#"{{"token": "{}"}}"#, "a".repeat(16 * 1024 - 20));
+    let reply = post_raw(addr, VERIFY, Some("application/json"), &under).await;
+    expect_token_not_valid(&reply);
+
+    let reply = post_raw(addr, LOGIN, Some("application/json"), r#"{"username": "#).await;
+    let body = expect(&reply, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "body: {body}"
+    );
+    // The server still answers logins.
+    login(addr).await;
+}
+
+// --- a failing revocation store ------------------------------------------------------------
+
+#[derive(Debug)]
+struct Unreachable;
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store unreachable")
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// A store that cannot answer at all, or (`reads_work`) one that answers reads but refuses
+/// every new revocation, as a full store does.
+struct FailingStore {
+    reads_work: bool,
+}
+
+impl RevocationStore for FailingStore {
+    fn revoke(&self, _id: &str, _expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::new(Unreachable)) })
+    }
+
+    fn any_revoked(&self, _ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let answer = if self.reads_work {
+            Ok(false)
+        } else {
+            Err(StoreError::new(Unreachable))
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+fn issuer_over(store: FailingStore) -> TokenIssuer {
+    TokenIssuer::builder(signing_key())
+        .rotate_refresh_tokens(true)
+        .revocation_store(store)
+        .build()
+        .expect("a valid issuer")
+}
+
+/// Asserts 503 with a JSON detail and a `Retry-After` of whole seconds.
+#[track_caller]
+fn expect_unavailable(reply: &Reply) {
+    let body = expect(reply, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["detail"].is_string(), "body: {body}");
+    assert_eq!(reply.header("retry-after"), Some("5"), "body: {body}");
+}
+
+#[tokio::test]
+async fn an_unreachable_revocation_store_gives_503_never_200_or_401() {
+    let addr = start(issuer_over(FailingStore { reads_work: false })).await;
+    // Logging in writes nothing to the store.
+    let (access, refresh) = login(addr).await;
+
+    let reply = post_json(addr, REFRESH, &json!({ "refresh": refresh })).await;
+    expect_unavailable(&reply);
+    let reply = post_json(addr, BLACKLIST, &json!({ "refresh": refresh })).await;
+    expect_unavailable(&reply);
+    let reply = post_json(addr, VERIFY, &json!({ "token": access })).await;
+    expect_unavailable(&reply);
+    // The layer in front of /api/me cannot check revocation either: 503, not a pass.
+    let me = get_with_token(addr, ME, &access).await;
+    assert_eq!(
+        me.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "body: {}",
+        me.body
+    );
+    assert!(
+        me.header("retry-after").is_some(),
+        "headers: {:?}",
+        me.headers
+    );
+
+    // A bad token is still refused as such: only the store's failure is 503.
+    let reply = post_json(addr, REFRESH, &json!({ "refresh": "garbage" })).await;
+    expect_token_not_valid(&reply);
+}
+
+#[tokio::test]
+async fn a_store_refusing_new_revocations_gives_503_on_refresh_and_blacklist() {
+    let addr = start(issuer_over(FailingStore { reads_work: true })).await;
+    let (access, refresh) = login(addr).await;
+
+    // Rotation revokes the presented refresh token first: refused, so no new pair.
+    let reply = post_json(addr, REFRESH, &json!({ "refresh": refresh })).await;
+    expect_unavailable(&reply);
+    let reply = post_json(addr, BLACKLIST, &json!({ "refresh": refresh })).await;
+    expect_unavailable(&reply);
+
+    // Reads still work: the tokens are valid, as nothing could be revoked.
+    let reply = post_json(addr, VERIFY, &json!({ "token": refresh })).await;
+    assert_eq!(expect(&reply, StatusCode::OK), json!({}));
+    expect(&get_with_token(addr, ME, &access).await, StatusCode::OK);
 }

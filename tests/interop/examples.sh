@@ -123,7 +123,10 @@ done
 
 # --- token_server: the simplejwt flow with curl ----------------------------------------
 p=$(port)
-DEMO_PASSWORD=s3cret PORT=$p target/debug/examples/token_server >"$dir/ts.out" 2>"$dir/ts.err" &
+# One login at one username a minute after a burst of 3, so the fourth below is refused
+# however slow this machine is; the per-client burst is raised out of the way.
+DEMO_PASSWORD=s3cret LOGIN_USERNAME_PER_MINUTE=1 LOGIN_USERNAME_BURST=3 LOGIN_IP_BURST=20 \
+    PORT=$p target/debug/examples/token_server >"$dir/ts.out" 2>"$dir/ts.err" &
 echo $! >"$dir/token_server.pid"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/.well-known/jwks.json" && break; sleep 0.1; done
 post() { curl -s -o "$dir/body.json" -w '%{http_code}' -X POST -H 'content-type: application/json' -d "$2" "http://127.0.0.1:$p$1"; }
@@ -150,6 +153,14 @@ expect "token_server: verify is 200" 200 "$(post /api/token/verify/ "{\"token\":
 expect "token_server: blacklist is 200" 200 "$(post /api/token/blacklist/ "{\"refresh\":\"$refresh\"}")"
 expect "token_server: a blacklisted refresh token is 401" 401 \
     "$(post /api/token/refresh/ "{\"refresh\":\"$refresh\"}")"
+head -c 1048576 /dev/zero | tr '\0' a >"$dir/big.json"
+expect "token_server: a 1 MiB body is 413" 413 \
+    "$(code -X POST -H 'content-type: application/json' --data-binary @"$dir/big.json" "http://127.0.0.1:$p/api/token/")"
+expect "token_server: a fourth login at one username within the minute is 429" 429 \
+    "$(post /api/token/ '{"username":"demo","password":"s3cret"}')"
+expect "token_server: the 429 has a Retry-After in whole seconds" yes \
+    "$(curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' -d '{"username":"demo","password":"x"}' \
+        "http://127.0.0.1:$p/api/token/" | grep -iE '^retry-after: [1-9][0-9]*'$'\r''?$' >/dev/null && echo yes)"
 stop token_server
 
 # --- tonic ----------------------------------------------------------------------------
