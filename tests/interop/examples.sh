@@ -48,6 +48,8 @@ expect "GET /health without token is 200" 200 "$(code "http://127.0.0.1:$p/healt
 expect "GET /me without token is 401" 401 "$(code "http://127.0.0.1:$p/me")"
 expect "GET /me challenge has no error" 'www-authenticate: Bearer realm="api"' \
     "$(curl -s -D - -o /dev/null "http://127.0.0.1:$p/me" | grep -i '^www-authenticate' | tr -d '\r')"
+expect "OPTIONS /me as a CORS preflight without token is 401" 401 \
+    "$(code -X OPTIONS -H 'origin: https://evil.example' -H 'access-control-request-method: GET' "http://127.0.0.1:$p/me")"
 expect "GET /me with the sample token is 200" 200 \
     "$(code -H "Authorization: Bearer $token" "http://127.0.0.1:$p/me")"
 expect "GET /me returns the claims" demo-user \
@@ -170,6 +172,13 @@ status=0
 python3 tests/interop/grpc_health_check.py "127.0.0.1:$p" "$token" >"$dir/grpc.log" 2>&1 || status=$?
 cat "$dir/grpc.log"
 expect "grpcio client: UNAUTHENTICATED without token, SERVING with it" 0 "$status"
+# The CORS-preflight bypass: a gRPC call sent as OPTIONS with preflight headers and no token.
+printf '\x00\x00\x00\x00\x00' >"$dir/frame" # an empty HealthCheckRequest
+expect "tonic: a gRPC call sent as an OPTIONS preflight gets grpc-status 16" 'grpc-status: 16' \
+    "$(curl -s --http2-prior-knowledge -X OPTIONS -H 'origin: https://evil.example' \
+        -H 'access-control-request-method: POST' -H 'content-type: application/grpc' -H 'te: trailers' \
+        --data-binary @"$dir/frame" -D - -o /dev/null "http://127.0.0.1:$p/grpc.health.v1.Health/Check" \
+        | grep -i '^grpc-status' | tr -d '\r')"
 stop tonic
 
 echo "examples: $passes passed, $failures failed"
