@@ -73,6 +73,10 @@ struct ProviderState {
     discovery: Mutex<Option<Value>>,
     /// Requests to `/jwks.json`, counted on arrival whatever the mode.
     hits: AtomicUsize,
+    /// Where `/redirect` sends its 302s; `None` answers 404.
+    redirect_to: Mutex<Option<String>>,
+    /// Requests to `/redirect` and `/hop/{n}`.
+    redirects: AtomicUsize,
 }
 
 /// A JWKS provider (and OIDC issuer) on an ephemeral loopback port.
@@ -91,9 +95,13 @@ impl Provider {
             mode: Mutex::new(Mode::Normal),
             discovery: Mutex::new(None),
             hits: AtomicUsize::new(0),
+            redirect_to: Mutex::new(None),
+            redirects: AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/jwks.json", routing::get(serve_jwks))
+            .route("/redirect", routing::get(serve_redirect))
+            .route("/hop/{n}", routing::get(serve_hop))
             .route(
                 "/.well-known/openid-configuration",
                 routing::get(serve_discovery),
@@ -144,6 +152,15 @@ impl Provider {
 
     fn set_discovery(&self, document: Value) {
         *self.state.discovery.lock().unwrap() = Some(document);
+    }
+
+    /// Makes `/redirect` answer 302 to `location`.
+    fn set_redirect(&self, location: &str) {
+        *self.state.redirect_to.lock().unwrap() = Some(location.to_owned());
+    }
+
+    fn redirects(&self) -> usize {
+        self.state.redirects.load(Ordering::SeqCst)
     }
 
     /// Takes the provider down: the listener is closed (new connections are refused) and
@@ -215,6 +232,30 @@ async fn serve_discovery(State(state): State<Arc<ProviderState>>) -> Response {
         Some(document) => json_response(document.to_string()),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn serve_redirect(State(state): State<Arc<ProviderState>>) -> Response {
+    state.redirects.fetch_add(1, Ordering::SeqCst);
+    match state.redirect_to.lock().unwrap().clone() {
+        Some(location) => found(&location),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `/hop/{n}`: 302 to `/hop/{n - 1}`, and `/hop/0` is `/jwks.json`: `n` redirects in all.
+async fn serve_hop(
+    State(state): State<Arc<ProviderState>>,
+    axum::extract::Path(n): axum::extract::Path<usize>,
+) -> Response {
+    if n == 0 {
+        return serve_jwks(State(state)).await;
+    }
+    state.redirects.fetch_add(1, Ordering::SeqCst);
+    found(&format!("/hop/{}", n - 1))
+}
+
+fn found(location: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
 }
 
 fn json_response(body: String) -> Response {
@@ -1302,4 +1343,261 @@ async fn token_without_kid_needs_exactly_one_fitting_key_in_the_set() {
     .await
     .unwrap();
     assert!(p.hits() <= 2, "one fetch, and at most one for the misses");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. https only
+// ---------------------------------------------------------------------------------------------
+
+/// Never resolved and never connected to: `.invalid` is reserved (RFC 6761 §6.4), and the
+/// checks refuse these URLs before any lookup.
+const INSECURE_JWKS: &str = "http://keys.invalid/jwks.json";
+
+#[track_caller]
+fn assert_insecure(result: Result<impl std::fmt::Debug, FetchError>, url: &str) {
+    match result {
+        Err(FetchError::InsecureUrl(refused)) => assert_eq!(refused, url),
+        other => panic!("expected InsecureUrl({url:?}), got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_a_host_that_is_not_loopback_is_refused_before_any_traffic() {
+    // Building succeeds; every fetch fails, at once and without a lookup: a DNS failure
+    // would be a Transport error, and a lookup would take time.
+    let keys = options().build(INSECURE_JWKS);
+    let started = std::time::Instant::now();
+    assert_insecure(keys.refresh().await, INSECURE_JWKS);
+    assert_insecure(
+        JwksResolver::new(INSECURE_JWKS).refresh().await,
+        INSECURE_JWKS,
+    );
+    assert!(started.elapsed() < FETCH_TIMEOUT, "{:?}", started.elapsed());
+    assert_eq!(keys.key_count(), 0);
+
+    // Requests get what any fetch failure gives them without a key set: 503.
+    let addr = app(keys).await;
+    assert_unavailable(&call(addr, &es256()).await, 1..=30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_your_own_gets_the_same_check_before_sending() {
+    let client = reqwest::Client::builder()
+        .redirect(tower_jwt_auth::jwks::redirect_policy())
+        .build()
+        .unwrap();
+    let keys = options().http_client(client).build(INSECURE_JWKS);
+    assert_insecure(keys.refresh().await, INSECURE_JWKS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_url_is_reported_as_invalid() {
+    let keys = options().build("not a url");
+    assert!(matches!(
+        keys.refresh().await,
+        Err(FetchError::InvalidUrl(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_redirect_to_plain_http_elsewhere_is_refused() {
+    let p = Provider::start(served_set()).await;
+    let target = "http://something.invalid/";
+    p.set_redirect(target);
+    let keys = options().build(format!("{}/redirect", p.base_url()));
+    assert_insecure(keys.refresh().await, target);
+    assert_eq!((p.redirects(), p.hits()), (1, 0));
+    let addr = app(keys).await;
+    assert_unavailable(&call(addr, &es256()).await, 1..=30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_redirect_to_loopback_is_followed() {
+    let p = Provider::start(served_set()).await;
+    p.set_redirect("/jwks.json");
+    let keys = options().build(format!("{}/redirect", p.base_url()));
+    keys.refresh().await.unwrap();
+    assert_eq!((p.redirects(), p.hits(), keys.key_count()), (1, 1, USABLE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_a_response_finally_came_from_is_checked_whatever_the_clients_policy() {
+    // A client of your own with reqwest's default policy, which follows the redirect to
+    // keys.invalid; its DNS override sends that to the loopback provider, so that no
+    // traffic leaves the machine. The answer arrives, and is refused all the same.
+    let p = Provider::start(served_set()).await;
+    let target = format!("http://keys.invalid:{}/jwks.json", p.addr.port());
+    p.set_redirect(&target);
+    let client = reqwest::Client::builder()
+        .resolve("keys.invalid", p.addr)
+        .build()
+        .unwrap();
+    let keys = options()
+        .http_client(client)
+        .build(format!("{}/redirect", p.base_url()));
+    assert_insecure(keys.refresh().await, &target);
+    assert_eq!((p.redirects(), p.hits(), keys.key_count()), (1, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_to_five_redirects_are_followed_and_a_sixth_is_refused() {
+    let p = Provider::start(served_set()).await;
+    let five = options().build(format!("{}/hop/5", p.base_url()));
+    five.refresh().await.unwrap();
+    assert_eq!((p.redirects(), p.hits(), five.key_count()), (5, 1, USABLE));
+
+    let six = options().build(format!("{}/hop/6", p.base_url()));
+    assert_eq!(six.refresh().await, Err(FetchError::TooManyRedirects));
+    assert_eq!((p.redirects(), p.hits()), (5 + 6, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_redirecting_to_itself_is_given_up_after_five_redirects() {
+    let p = Provider::start(served_set()).await;
+    p.set_redirect("/redirect");
+    let keys = options().build(format!("{}/redirect", p.base_url()));
+    assert_eq!(keys.refresh().await, Err(FetchError::TooManyRedirects));
+    // The first request and five redirects, all answered with another redirect.
+    assert_eq!((p.redirects(), p.hits()), (6, 0));
+    let addr = app(keys).await;
+    assert_unavailable(&call(addr, &es256()).await, 1..=30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_with_a_plain_http_jwks_uri_is_refused() {
+    let p = Provider::start(served_set()).await;
+    let issuer = p.base_url();
+    let jwks_uri = "http://keys.invalid/jwks";
+    p.set_discovery(json!({ "issuer": issuer, "jwks_uri": jwks_uri }));
+    assert_insecure(options().discover(&issuer).await, jwks_uri);
+    assert_insecure(JwksResolver::from_issuer(&issuer).await, jwks_uri);
+    assert_eq!(p.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_from_a_plain_http_issuer_is_refused_before_any_traffic() {
+    let issuer = "http://issuer.invalid/tenant";
+    assert_insecure(options().discover(issuer).await, issuer);
+    assert_insecure(JwksResolver::from_issuer(issuer).await, issuer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_redirected_to_plain_http_elsewhere_is_refused() {
+    // The issuer's well-known path redirects, through the provider's `/redirect`.
+    let p = Provider::start(served_set()).await;
+    let target = "http://something.invalid/.well-known/openid-configuration";
+    p.set_redirect(target);
+    let issuer = format!("{}/redirect?", p.base_url());
+    let result = options().discover(&issuer).await;
+    // `{issuer}/.well-known/openid-configuration` is `/redirect?/.well-known/…`.
+    assert_insecure(result, target);
+    assert_eq!(p.redirects(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. The discovered issuer is checked
+// ---------------------------------------------------------------------------------------------
+
+/// A provider whose discovery document names itself, and a resolver discovered from it.
+async fn discovered() -> (Provider, JwksResolver, String) {
+    let p = Provider::start(served_set()).await;
+    let issuer = p.base_url();
+    p.set_discovery(json!({ "issuer": issuer, "jwks_uri": p.jwks_url() }));
+    let keys = options().discover(&issuer).await.unwrap();
+    (p, keys, issuer)
+}
+
+fn from(iss: &str) -> String {
+    token(
+        Algorithm::ES256,
+        Pair::A,
+        Some("es256-a"),
+        json!({ "iss": iss }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_over_a_discovered_resolver_checks_its_issuer_without_an_issuer_call() {
+    let (_p, keys, issuer) = discovered().await;
+    assert_eq!(keys.issuer(), Some(issuer.as_str()));
+    assert_eq!(keys.expected_issuer(), Some(issuer.as_str()));
+    // No `.issuer(...)`: the discovered one is implied.
+    let addr = app(keys).await;
+    assert_accepted(&call(addr, &from(&issuer)).await);
+    // Another tenant signing with the same (shared) keys.
+    let other = call(addr, &from("https://other-tenant.example")).await;
+    assert_401(&other, "token issuer is not accepted");
+    // The comparison is exact.
+    assert_eq!(call(addr, &from(&format!("{issuer}/"))).await.status, 401);
+    // No `iss` at all.
+    assert_eq!(call(addr, &es256()).await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_set_explicitly_replaces_the_discovered_one() {
+    let (_p, keys, issuer) = discovered().await;
+    let layer = JwtAuthLayer::<TestClaims>::builder(keys)
+        .algorithms([Algorithm::ES256])
+        .issuer("https://alias.example")
+        .build()
+        .unwrap();
+    let addr = serve(Router::new().route("/me", routing::get(me)).layer(layer)).await;
+    assert_accepted(&call(addr, &from("https://alias.example")).await);
+    assert_401(
+        &call(addr, &from(&issuer)).await,
+        "token issuer is not accepted",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_discovered_issuer_also_applies_to_a_validator() {
+    let (_p, keys, issuer) = discovered().await;
+    let v = validator(keys);
+    check(&v, &from(&issuer)).await.unwrap();
+    assert_eq!(
+        check(&v, &from("https://other-tenant.example"))
+            .await
+            .unwrap_err(),
+        ErrorKind::InvalidIssuer
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_built_from_a_jwks_url_implies_no_issuer() {
+    let p = Provider::start(served_set()).await;
+    let keys = options().build(p.jwks_url());
+    assert_eq!((keys.issuer(), keys.expected_issuer()), (None, None));
+    let addr = app(keys).await;
+    assert_accepted(&call(addr, &from("https://anyone.example")).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. no-store and no-cache win over max-age
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_store_or_no_cache_beside_a_long_max_age_means_the_minimum_ttl() {
+    for value in ["max-age=3600, no-store", "no-cache, max-age=3600"] {
+        // With a zero floor, "do not cache" makes the next request refresh.
+        let (p, v) = cached(
+            Some(value),
+            options()
+                .ttl(Duration::from_secs(3600))
+                .ttl_bounds(Duration::ZERO, Duration::from_secs(7200)),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        check(&v, &es256()).await.unwrap();
+        wait_for_hits(&p, 2, Duration::from_secs(1)).await;
+    }
+    // The control: max-age=3600 alone is honoured.
+    let (p, v) = cached(
+        Some("max-age=3600"),
+        options().ttl_bounds(Duration::ZERO, Duration::from_secs(7200)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    check(&v, &es256()).await.unwrap();
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(p.hits(), 1);
 }

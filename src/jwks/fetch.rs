@@ -339,4 +339,295 @@ mod tests {
         assert_eq!(cache_control("max-age=soon"), None);
         assert_eq!(max_age(&HeaderMap::new()), None);
     }
+
+    const SECS_600: Option<Duration> = Some(Duration::from_secs(600));
+    const DO_NOT_CACHE: Option<Duration> = Some(Duration::ZERO);
+
+    #[test]
+    fn no_store_and_no_cache_win_over_max_age_in_any_order() {
+        for value in [
+            "max-age=600, no-store",
+            "no-store, max-age=600",
+            "no-cache, max-age=600",
+            "max-age=600, no-cache",
+            "public, max-age=600, must-revalidate, no-cache",
+            "max-age=600,no-store",
+        ] {
+            assert_eq!(cache_control_max_age(value), DO_NOT_CACHE, "{value}");
+        }
+    }
+
+    #[test]
+    fn qualified_no_cache_also_means_do_not_cache() {
+        assert_eq!(
+            cache_control_max_age("max-age=600, no-cache=\"set-cookie\""),
+            DO_NOT_CACHE
+        );
+        assert_eq!(
+            cache_control_max_age("no-cache=\"a, b\", max-age=600"),
+            DO_NOT_CACHE
+        );
+    }
+
+    #[test]
+    fn directives_are_case_insensitive() {
+        for value in ["MAX-AGE=600", "Max-Age=600", "mAx-aGe=600"] {
+            assert_eq!(cache_control_max_age(value), SECS_600, "{value}");
+        }
+        for value in ["NO-STORE, max-age=600", "max-age=600, No-Cache"] {
+            assert_eq!(cache_control_max_age(value), DO_NOT_CACHE, "{value}");
+        }
+    }
+
+    #[test]
+    fn spaces_around_names_equals_and_values_are_ignored() {
+        for value in [
+            "  max-age=600  ",
+            "max-age = 600",
+            "public ,  max-age= 600 ,private",
+            "\tmax-age=600\t",
+            ", , max-age=600,,",
+        ] {
+            assert_eq!(cache_control_max_age(value), SECS_600, "{value:?}");
+        }
+        assert_eq!(cache_control_max_age(" no-store "), DO_NOT_CACHE);
+    }
+
+    #[test]
+    fn quoted_values_are_read_and_commas_inside_quotes_do_not_split() {
+        assert_eq!(cache_control_max_age("max-age=\"600\""), SECS_600);
+        assert_eq!(cache_control_max_age("max-age = \"600\""), SECS_600);
+        // The "no-store" is inside another directive's quoted value: not a directive.
+        assert_eq!(
+            cache_control_max_age("private=\"x, no-store\", max-age=600"),
+            SECS_600
+        );
+        // An escaped quote does not end the string.
+        assert_eq!(
+            cache_control_max_age(r#"ext="a\", no-store", max-age=600"#),
+            SECS_600
+        );
+        // Malformed quoting: not digits, so ignored.
+        for value in [
+            "max-age=\"600",
+            "max-age=600\"",
+            "max-age=\"\"",
+            "max-age=\"",
+        ] {
+            assert_eq!(cache_control_max_age(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn duplicate_max_age_takes_the_smallest() {
+        assert_eq!(
+            cache_control_max_age("max-age=600, max-age=60"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            cache_control_max_age("max-age=60, max-age=600"),
+            Some(Duration::from_secs(60))
+        );
+        // A malformed duplicate is ignored, not taken as zero.
+        assert_eq!(cache_control_max_age("max-age=600, max-age=x"), SECS_600);
+        assert_eq!(
+            cache_control_max_age("max-age=600, max-age=0"),
+            DO_NOT_CACHE
+        );
+    }
+
+    #[test]
+    fn header_lines_combine_and_the_shortest_wins() {
+        let mut headers = HeaderMap::new();
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("max-age=600"));
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+        assert_eq!(max_age(&headers), Some(Duration::from_secs(60)));
+        // An unterminated quote in one line cannot hide the next line's no-store.
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("ext=\"open"));
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        assert_eq!(max_age(&headers), DO_NOT_CACHE);
+        // Nor can bytes that are not UTF-8.
+        let mut headers = HeaderMap::new();
+        headers.append(
+            CACHE_CONTROL,
+            HeaderValue::from_bytes(b"x=\xff, no-store").unwrap(),
+        );
+        assert_eq!(max_age(&headers), DO_NOT_CACHE);
+    }
+
+    #[test]
+    fn malformed_max_age_is_ignored() {
+        for value in [
+            "max-age",
+            "max-age=",
+            "max-age=-1",
+            "max-age=+5",
+            "max-age=1.5",
+            "max-age=1e3",
+            "max-age=0x10",
+            "max-age=６０",
+            "max-age=60s",
+            "max-age==60",
+            "maxage=60",
+            "s-maxage=60",
+            "max-age-x=60",
+        ] {
+            assert_eq!(cache_control_max_age(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn huge_max_age_is_capped_at_2_pow_31_seconds() {
+        let cap = Some(Duration::from_secs(1 << 31));
+        assert_eq!(cache_control_max_age("max-age=2147483648"), cap);
+        assert_eq!(cache_control_max_age("max-age=2147483649"), cap);
+        assert_eq!(cache_control_max_age("max-age=18446744073709551616"), cap);
+        assert_eq!(
+            cache_control_max_age(&format!("max-age={}", "9".repeat(500))),
+            cap
+        );
+        assert_eq!(
+            cache_control_max_age("max-age=2147483647"),
+            Some(Duration::from_secs(2147483647))
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for value in [
+            "",
+            ",",
+            "=",
+            "\"",
+            "\\",
+            "\"\\",
+            "=,=,=",
+            "max-age=\"\\",
+            "no-store=",
+            "é, max-age=ü, ✓=\"✓",
+            "\u{0}max-age=1",
+            "max-age=1\u{0}",
+        ] {
+            let _ = cache_control_max_age(value);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_value_parses_without_panicking(value in "\\PC*") {
+            let _ = cache_control_max_age(&value);
+        }
+
+        #[test]
+        fn no_store_anywhere_means_do_not_cache(
+            before in "[a-z0-9=\" ,-]{0,40}",
+            after in "[a-z0-9=\" ,-]{0,40}",
+        ) {
+            // Outside any quoted string only: balance the quotes before it.
+            let before = if before.matches('"').count() % 2 == 1 {
+                format!("{before}\"")
+            } else {
+                before
+            };
+            let value = format!("{before}, no-store, {after}");
+            proptest::prop_assert_eq!(cache_control_max_age(&value), DO_NOT_CACHE);
+        }
+    }
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    fn allowed(text: &str, after_https: bool, allow_insecure_http: bool) -> bool {
+        check_url(&url(text), after_https, allow_insecure_http).is_ok()
+    }
+
+    #[test]
+    fn https_is_always_allowed() {
+        for text in [
+            "https://auth.example.com/jwks.json",
+            "https://127.0.0.1/jwks.json",
+            "https://[::1]:8443/",
+        ] {
+            assert!(allowed(text, false, false), "{text}");
+            assert!(allowed(text, true, false), "{text}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_allowed_to_loopback_hosts_only() {
+        for text in [
+            "http://127.0.0.1:8080/jwks.json",
+            "http://127.255.255.254/",
+            "http://127.1/",
+            "http://[::1]:8080/jwks.json",
+            "http://localhost/jwks.json",
+            "http://LOCALHOST:3000/",
+        ] {
+            assert!(allowed(text, false, false), "{text}");
+        }
+        for text in [
+            "http://keys.invalid/jwks.json",
+            "http://auth.example.com/jwks.json",
+            "http://128.0.0.1/",
+            "http://0.0.0.0/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::2]/",
+            "http://localhost.invalid/",
+            "http://localhost.localdomain.invalid/",
+            "http://127.0.0.1.invalid/",
+        ] {
+            // The URL is shown in its parsed form (`[::ffff:7f00:1]`).
+            assert!(
+                matches!(
+                    check_url(&url(text), false, false),
+                    Err(FetchError::InsecureUrl(_))
+                ),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn https_never_goes_down_to_http_not_even_to_loopback() {
+        assert!(!allowed("http://127.0.0.1/jwks.json", true, false));
+        assert!(!allowed("http://localhost/jwks.json", true, false));
+    }
+
+    #[test]
+    fn the_opt_out_lets_any_http_url_through() {
+        assert!(allowed("http://keys.invalid/jwks.json", false, true));
+        assert!(allowed("http://keys.invalid/jwks.json", true, true));
+        assert!(allowed("http://127.0.0.1/jwks.json", true, true));
+    }
+
+    #[test]
+    fn other_schemes_are_refused_even_with_the_opt_out() {
+        for text in [
+            "file:///etc/passwd",
+            "ftp://keys.invalid/jwks.json",
+            "data:application/json,{}",
+            "ws://127.0.0.1/",
+        ] {
+            assert!(!allowed(text, false, true), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_refused_url_is_shown_without_credentials() {
+        assert_eq!(
+            check_url(&url("http://user:secret@keys.invalid/jwks"), false, false),
+            Err(FetchError::InsecureUrl("http://keys.invalid/jwks".into()))
+        );
+    }
+
+    #[test]
+    fn unparsable_urls_are_invalid_not_insecure() {
+        for text in ["", "keys.invalid/jwks.json", "https://", "http://[::1/"] {
+            assert!(
+                matches!(parse_url(text), Err(FetchError::InvalidUrl(_))),
+                "{text}"
+            );
+        }
+    }
 }
