@@ -1363,6 +1363,83 @@ async fn cors_preflight_with_a_body_is_no_credentials_even_when_preflights_are_a
     still_serving(addr, &valid_hs256()).await;
 }
 
+/// Sends `request` over a prior-knowledge HTTP/2 connection (axum serves h2c too); the
+/// status, the challenge and whether the route ran.
+async fn h2_exchange(addr: SocketAddr, request: Request<Full<Bytes>>) -> (u16, Option<String>) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), challenge)
+}
+
+/// The preflight trick over HTTP/2 against an axum `any()` route, with the pass-through
+/// off (the default) and on: a preflight carrying a body or a `Content-Type` never runs
+/// the route unauthenticated.
+#[tokio::test]
+async fn cors_preflight_over_h2_to_an_any_route_is_no_credentials() {
+    for allow in [false, true] {
+        let reached = Arc::new(AtomicUsize::new(0));
+        let layer = JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(
+            Algorithm::HS256,
+            Pair::A,
+        )))
+        .algorithms([Algorithm::HS256])
+        .allow_cors_preflight(allow)
+        .build()
+        .unwrap();
+        let addr = serve(app(layer, Arc::clone(&reached))).await;
+        let refused = (401, Some(NO_CREDENTIALS.to_owned()));
+        let json = [("content-type", "application/json")];
+        let grpc = [("content-type", "application/grpc")];
+        assert_eq!(
+            h2_exchange(addr, options_request(addr, &json, r#"{"transfer":1000}"#)).await,
+            refused,
+            "allow_cors_preflight({allow}), JSON body"
+        );
+        assert_eq!(
+            h2_exchange(addr, options_request(addr, &[], "transfer=1000")).await,
+            refused,
+            "allow_cors_preflight({allow}), body without Content-Type"
+        );
+        let (status, challenge) = h2_exchange(addr, options_request(addr, &grpc, "")).await;
+        assert_eq!(
+            (status, challenge),
+            (200, None),
+            "a trailers-only gRPC answer"
+        );
+        assert_eq!(
+            reached.load(Ordering::SeqCst),
+            0,
+            "the route ran for a gRPC preflight"
+        );
+        let bodiless = h2_exchange(addr, options_request(addr, &[], "")).await;
+        if allow {
+            assert_eq!(
+                bodiless,
+                (200, None),
+                "a bodiless preflight passes when allowed"
+            );
+            assert_eq!(reached.load(Ordering::SeqCst), 1);
+        } else {
+            assert_eq!(bodiless, refused, "no pass-through by default");
+            assert_eq!(
+                reached.load(Ordering::SeqCst),
+                0,
+                "the route ran unauthenticated"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // gRPC over h2 against tonic
 // ---------------------------------------------------------------------------------------------
