@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpora, fuzz/corpus/<target>/seed-*, from the published
+vectors in ../shared/vectors (Project Wycheproof, Apache-2.0; the RFC 7520 JOSE cookbook,
+Unlicense) and from hand-written cases. Run once from anywhere; the fuzz targets never read
+../shared. Deterministic: same vectors, same seeds.
+
+    python3 fuzz/make_seeds.py [path/to/shared/vectors]
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+import shutil
+import struct
+import sys
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+VECTORS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ.parent.parent / "shared" / "vectors"
+CORPUS = FUZZ / "corpus"
+
+# tests/common's SECRET_A (the targets' secret) and SECRET_B (a wrong key).
+SECRET_A = b"test-secret-a-0123456789abcdef0123456789abcdef0123456789abcdef!!"
+SECRET_B = b"test-secret-b-0123456789abcdef0123456789abcdef0123456789abcdef!!"
+FAR = 4102444800  # 2100-01-01
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(header: bytes, payload: bytes, secret: bytes) -> str:
+    signing_input = f"{b64(header)}.{b64(payload)}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def load(relative: str):
+    return json.loads((VECTORS / relative).read_text())
+
+
+def write(target: str, seeds: list) -> None:
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("seed-*"):
+        old.unlink()
+    for name, data in seeds:
+        if isinstance(data, str):
+            data = data.encode()
+        (folder / f"seed-{name}").write_bytes(data)
+    print(f"{target}: {len(seeds)} seeds")
+
+
+def wycheproof_tokens():
+    """The first compact case of each JWS group, plus every named kind of malformation
+    once: about thirty tokens."""
+    doc = load("wycheproof/json_web_signature_test.json")
+    picked, comments = [], set()
+    for group in doc["testGroups"]:
+        first = True
+        for test in group["tests"]:
+            jws = test["jws"]
+            if not isinstance(jws, str):
+                continue  # JSON serialization: not a compact token
+            if first or test["comment"] not in comments:
+                picked.append((f"wycheproof-jws-{test['tcId']}", jws))
+                comments.add(test["comment"])
+                first = False
+    return picked[:30]
+
+
+def cookbook_tokens():
+    out = []
+    for path in sorted((VECTORS / "jose-cookbook" / "jws").glob("*.json")):
+        compact = json.loads(path.read_text()).get("output", {}).get("compact")
+        if compact:
+            out.append((f"cookbook-{path.name.split('.')[0]}", compact))
+    return out
+
+
+def header_payload(token: str):
+    header, payload, _ = token.split(".")
+    pad = lambda s: s + "=" * (-len(s) % 4)
+    return base64.urlsafe_b64decode(pad(header)), base64.urlsafe_b64decode(pad(payload))
+
+
+def validator_tokens():
+    hand = [
+        ("none", b64(b'{"alg":"none"}') + "." + b64(b'{"sub":"x","exp":%d}' % FAR) + "."),
+        ("wrong-secret", hs256(b'{"alg":"HS256","typ":"JWT"}', b'{"sub":"x","exp":%d}' % FAR, SECRET_B)),
+        ("crit", hs256(b'{"alg":"HS256","crit":["exp"]}', b'{"exp":%d}' % FAR, SECRET_B)),
+        ("kid-rsa", b64(b'{"alg":"RS256","kid":"rsa"}') + "." + b64(b'{"exp":1}') + ".AAAA"),
+        ("kid-ed", b64(b'{"alg":"EdDSA","kid":"ed"}') + "." + b64(b"{}") + "." + "A" * 86),
+        ("kid-ec", b64(b'{"alg":"ES256","kid":"ec"}') + "." + b64(b"{}") + "." + "A" * 86),
+        ("four-parts", "a.b.c.d"),
+        ("empty-signature", b64(b'{"alg":"HS256"}') + "." + b64(b"{}") + "."),
+    ]
+    return wycheproof_tokens() + cookbook_tokens() + hand
+
+
+def signed_claims():
+    seeds = []
+    for name, token in wycheproof_tokens()[:8] + cookbook_tokens():
+        if token.count(".") == 2 and not token.split(".")[1] == "":
+            try:
+                header, payload = header_payload(token)
+            except ValueError:
+                continue
+            seeds.append((name, header + b"\xff" + payload))
+    claims = lambda **kw: json.dumps(dict(kw)).encode()
+    hand = [
+        ("valid", b'{"alg":"HS256","typ":"JWT"}', claims(sub="ada", exp=FAR)),
+        ("configured", b'{"alg":"HS256","typ":"at+jwt"}',
+         claims(sub="ada", exp=FAR, iss="https://issuer.example", aud="api", scope="read write")),
+        ("scp-array", b'{"alg":"HS256","typ":"application/at+jwt","kid":"k"}',
+         claims(sub="ada", exp=FAR, iss="https://issuer.example", aud=["x", "api"], scp=["read"])),
+        ("expired", b'{"alg":"HS256"}', claims(sub="ada", exp=1)),
+        ("nbf-future", b'{"alg":"HS256"}', claims(exp=FAR, nbf=FAR - 1)),
+        ("exp-float", b'{"alg":"HS256"}', b'{"exp":4102444800.75,"iat":1.5}'),
+        ("exp-negative", b'{"alg":"HS256"}', b'{"exp":-1}'),
+        ("refresh", b'{"alg":"HS256"}', claims(exp=FAR, token_type="refresh", jti="j", sid="s")),
+        ("duplicate-exp", b'{"alg":"HS256"}', b'{"exp":1,"exp":4102444800}'),
+        ("duplicate-alg", b'{"alg":"HS256","alg":"none"}', claims(exp=FAR)),
+        ("crit", b'{"alg":"HS256","crit":[]}', claims(exp=FAR)),
+        ("hs384", b'{"alg":"HS384"}', claims(exp=FAR)),
+        ("aud-empty", b'{"alg":"HS256"}', b'{"exp":4102444800,"aud":[]}'),
+        ("not-object", b'{"alg":"HS256"}', b'[4102444800]'),
+    ]
+    return seeds + [(name, h + b"\xff" + p) for name, h, p in hand]
+
+
+def record(name: int, prefix: int, value: bytes) -> bytes:
+    """One header record of request_headers: selector (name | prefix << 3), length, value."""
+    return bytes([name | prefix << 3, len(value)]) + value
+
+
+AUTHZ, COOKIE, CTYPE, ORIGIN, ACRM, XTOKEN, CLEN, TE = range(8)
+GET, POST, OPTIONS = 0, 1, 2
+WIDE = 0x80
+
+
+def request_headers():
+    # A real HS256 token (Wycheproof tcId 1, another key): short enough for one record.
+    cookbook = wycheproof_tokens()[0][1].encode()
+    preflight = record(ORIGIN, 0, b"https://app.example") + record(ACRM, 0, b"POST")
+    seeds = [
+        ("no-credentials", bytes([GET])),
+        ("valid-bearer", bytes([GET]) + record(AUTHZ, 3, b"")),
+        ("valid-bearer-wide", bytes([GET | WIDE]) + record(AUTHZ, 3, b"")),
+        ("bad-bearer", bytes([GET]) + record(AUTHZ, 1, cookbook)),
+        ("empty-bearer", bytes([POST]) + record(AUTHZ, 1, b"")),
+        ("basic", bytes([GET]) + record(AUTHZ, 0, b"Basic dXNlcjpwYXNz")),
+        ("two-authorization", bytes([GET]) + record(AUTHZ, 3, b"") + record(AUTHZ, 1, b"x")),
+        ("cookie", bytes([GET | WIDE]) + record(COOKIE, 2, cookbook)),
+        ("cookie-and-bearer", bytes([GET | WIDE]) + record(COOKIE, 2, b"a.b.c") + record(AUTHZ, 3, b"")),
+        ("x-api-token", bytes([GET | WIDE]) + record(XTOKEN, 0, cookbook)),
+        ("preflight", bytes([OPTIONS]) + preflight),
+        ("preflight-wide", bytes([OPTIONS | WIDE]) + preflight),
+        ("preflight-with-body", bytes([OPTIONS | WIDE]) + preflight + record(CLEN, 0, b"5")),
+        ("preflight-grpc", bytes([OPTIONS | WIDE]) + preflight + record(CTYPE, 0, b"application/grpc")),
+        ("preflight-chunked", bytes([OPTIONS | WIDE]) + preflight + record(TE, 0, b"chunked")),
+        ("grpc", bytes([POST]) + record(CTYPE, 0, b"application/grpc+proto") + record(AUTHZ, 1, b"abc")),
+        ("non-ascii", bytes([GET]) + record(AUTHZ, 1, "tökén".encode())),
+    ]
+    return seeds
+
+
+def jwks_documents():
+    seeds = []
+    for path in sorted((VECTORS / "jose-cookbook" / "jwk").glob("*.json")):
+        jwk = json.loads(path.read_text())
+        name = path.name.split(".")[0]
+        seeds.append((f"cookbook-jwk-{name}", json.dumps(jwk)))
+        seeds.append((f"cookbook-jwks-{name}", json.dumps({"keys": [jwk]})))
+    for group in load("wycheproof/json_web_key_test.json")["testGroups"]:
+        key = group.get("public") or group["private"]
+        tc = group["tests"][0]["tcId"]
+        seeds.append((f"wycheproof-jwk-{tc}", json.dumps({"keys": [key]})))
+    hand = [
+        ("empty", '{"keys":[]}'),
+        ("oct-short", '{"keys":[{"kty":"oct","k":"AAAA"}]}'),
+        ("oct-hs512-short", json.dumps({"keys": [{"kty": "oct", "alg": "HS512", "k": b64(b"x" * 48)}]})),
+        ("oct-ok", json.dumps({"keys": [{"kty": "oct", "kid": "a", "use": "sig", "k": b64(SECRET_A)}]})),
+        ("mixed", '{"keys":[{"kty":"nope"},5,{"kty":"oct","key_ops":["sign"],"k":"' + b64(SECRET_A) + '"}]}'),
+        ("array", "[[]]"),
+    ]
+    return seeds + hand
+
+
+def cache_control():
+    values = [
+        "max-age=600", "public, max-age=600", 'Max-Age="60", must-revalidate', "no-store",
+        "no-cache", 'no-cache="set-cookie", max-age=60', "max-age=60, no-store",
+        "max-age=-1", "max-age=+5", "max-age=1.5", "max-age=99999999999999999999999",
+        "max-age=0", "s-maxage=10, max-age=20, max-age=5", 'private="a, no-store", max-age=9',
+        'x="\\"", no-cache', 'x="unterminated, no-store', " max-age = 7 ", "\tno-store\t",
+        "MAX-AGE=3600,STALE-WHILE-REVALIDATE=60", "", ",,,", "max-age",
+    ]
+    return [(f"{i:02}", v) for i, v in enumerate(values)]
+
+
+def main() -> None:
+    write("validator_tokens", validator_tokens())
+    write("signed_claims", signed_claims())
+    write("request_headers", request_headers())
+    write("jwks_documents", jwks_documents())
+    write("cache_control", cache_control())
+    for name in ("wycheproof", "jose-cookbook"):
+        shutil.copyfile(VECTORS / name / "LICENSE", CORPUS / f"LICENSE-{name}")
+
+
+if __name__ == "__main__":
+    main()

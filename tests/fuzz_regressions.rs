@@ -1,0 +1,136 @@
+//! Crashes found by the fuzz targets (fuzz/README.md), each minimised with `cargo fuzz tmin`
+//! and fed through the same property as its target (fuzz/src/lib.rs, compiled in here);
+//! and every committed seed, replayed through its target's property.
+
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz_checks;
+
+use std::path::Path;
+
+/// F1, found by `jwks_documents` within seconds. `KeySet::from_jwks_json` documents that
+/// "the document itself must be a JSON object with `keys`" (RFC 7517 §5: a JWK Set is a JSON
+/// object), but serde's derived `Document` also accepts the sequence form of a struct, so
+/// the JSON array `[[]]` (hex `5b5b5d5d`) is taken as a key set with no keys, and
+/// `[[{…a JWK…}]]` as a key set holding that key. Location: `src/key/key_set.rs`,
+/// `KeySet::from_jwks_json_where` (the `serde_json::from_str::<Document>` call); remote key
+/// sets go through it too.
+#[test]
+#[ignore = "F1 open: KeySet::from_jwks_json accepts a JSON array as a JWKS document"]
+fn jwks_document_that_is_an_array_is_refused() {
+    fuzz_checks::jwks_documents(b"[[]]");
+}
+
+/// F2, found by `signed_claims` in under a minute. RFC 7515 §5.2 step 4: the decoded header
+/// must be "a UTF-8-encoded representation of a completely valid JSON object". A header
+/// whose `alg`/`kid`/`typ` are fine but whose other members hold bytes that are not UTF-8 is
+/// accepted: serde_json skips the members it ignores without checking their UTF-8. Input
+/// (header `0xFF` payload, minimised with `cargo fuzz tmin`), hex
+/// `7b22616c67223a224853323536222c22223a22bd227dff7b22657870223a323035313232323430307d`:
+/// header `{"alg":"HS256","":"\xBD"}`, payload `{"exp":2051222400}`. Only a holder of the key
+/// can sign such a header, so this is conformance rather than a bypass. Location:
+/// `src/json.rs`, `from_object` (used by `TokenHeader::parse` in `src/header.rs` and for the
+/// registered claims in `src/validate.rs`): `serde_json::from_slice` without a UTF-8 check
+/// of the whole input; the claims have the same gap when `T` ignores a member.
+#[test]
+#[ignore = "F2 open: a signed header that is not UTF-8 is accepted"]
+fn signed_header_that_is_not_utf8_is_refused() {
+    let mut data = br#"{"alg":"HS256","":""#.to_vec();
+    data.push(0xBD);
+    data.extend_from_slice(br#""}"#);
+    data.push(0xFF);
+    data.extend_from_slice(br#"{"exp":2051222400}"#);
+    fuzz_checks::signed_claims(&data);
+}
+
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("seed-"))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", folder.display());
+    files
+        .iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .collect()
+}
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target)
+        .join(format!("seed-{name}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn request_headers_seeds_hold() {
+    seeds("request_headers").iter().for_each(|s| {
+        fuzz_checks::request_headers(s);
+    });
+    // The harness is not vacuous: a valid token reaches the inner service, with claims.
+    assert!(fuzz_checks::request_headers(&seed(
+        "request_headers",
+        "valid-bearer"
+    )));
+    assert!(fuzz_checks::request_headers(&seed(
+        "request_headers",
+        "valid-bearer-wide"
+    )));
+    assert!(!fuzz_checks::request_headers(&seed(
+        "request_headers",
+        "preflight"
+    )));
+}
+
+#[test]
+fn validator_tokens_seeds_hold() {
+    seeds("validator_tokens")
+        .iter()
+        .for_each(|s| fuzz_checks::validator_tokens(s));
+}
+
+#[test]
+fn signed_claims_seeds_hold() {
+    seeds("signed_claims").iter().for_each(|s| {
+        fuzz_checks::signed_claims(s);
+    });
+    // The harness reaches the accepting path of both validators: the plain one (leeway 0,
+    // no audience) and the configured one (typ, iss, aud, scope, sub).
+    assert_eq!(
+        fuzz_checks::signed_claims(&seed("signed_claims", "valid")),
+        1
+    );
+    assert_eq!(
+        fuzz_checks::signed_claims(&seed("signed_claims", "configured")),
+        1
+    );
+    assert_eq!(
+        fuzz_checks::signed_claims(&seed("signed_claims", "expired")),
+        0
+    );
+}
+
+/// The target's property: F1's is checked by its own test above.
+#[test]
+fn jwks_documents_seeds_hold() {
+    seeds("jwks_documents")
+        .iter()
+        .for_each(|s| fuzz_checks::jwks_documents_skipping_f1(s));
+}
+
+#[cfg(feature = "fuzzing")]
+#[test]
+fn cache_control_seeds_hold() {
+    seeds("cache_control")
+        .iter()
+        .for_each(|s| fuzz_checks::cache_control(s));
+}
