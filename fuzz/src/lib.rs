@@ -180,17 +180,22 @@ pub fn request_from_bytes(data: &[u8]) -> (usize, Request<()>) {
 
 /// A CORS preflight that carries nothing (DESIGN.md: the pass-through "never passes gRPC or
 /// a request with a body"): `OPTIONS` with `Origin` and `Access-Control-Request-Method`,
-/// no `Content-Type`, no `Transfer-Encoding`, and every `Content-Length` zero.
-fn is_bodiless_preflight(method: &Method, headers: &HeaderMap) -> bool {
+/// no `Content-Type`, no `Transfer-Encoding`, and every `Content-Length` zero (RFC 9112
+/// §6.3: differing `Content-Length` values make the framing an error, not "no body").
+/// With `first_length_only`, only the first `Content-Length` counts (finding F3).
+fn is_bodiless_preflight(method: &Method, headers: &HeaderMap, first_length_only: bool) -> bool {
+    let mut lengths = headers.get_all("content-length").iter();
+    let no_body = if first_length_only {
+        lengths.next().is_none_or(|v| v.as_bytes() == b"0")
+    } else {
+        lengths.all(|v| v.as_bytes() == b"0")
+    };
     method == Method::OPTIONS
         && headers.contains_key("origin")
         && headers.contains_key("access-control-request-method")
         && !headers.contains_key("content-type")
         && !headers.contains_key("transfer-encoding")
-        && headers
-            .get_all("content-length")
-            .iter()
-            .all(|v| v.as_bytes() == b"0")
+        && no_body
 }
 
 /// gRPC's `content-type`: `application/grpc`, alone or followed by `+format` (gRPC over
@@ -209,6 +214,18 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 /// every rejection is an RFC 6750 status (or a gRPC trailers-only answer) with the
 /// `AuthError` in its extensions. Returns whether the inner service was reached.
 pub fn request_headers(data: &[u8]) -> bool {
+    check_request_headers(data, false)
+}
+
+/// [`request_headers`] reading only the first `Content-Length` of a preflight, as the layer
+/// does (finding F3: `Content-Length: 0` followed by `Content-Length: 5` passes as
+/// bodiless), kept as a regression test in `tests/fuzz_regressions.rs`: the fuzz target
+/// uses this one until F3 is fixed, so that a long run can look for anything else.
+pub fn request_headers_skipping_f3(data: &[u8]) -> bool {
+    check_request_headers(data, true)
+}
+
+fn check_request_headers(data: &[u8], first_length_only: bool) -> bool {
     let (config, request) = request_from_bytes(data);
     let method = request.method().clone();
     let headers = request.headers().clone();
@@ -221,7 +238,8 @@ pub fn request_headers(data: &[u8]) -> bool {
     match response.extensions().get::<InnerSaw>() {
         Some(saw) => {
             assert_eq!(response.status(), INNER_STATUS);
-            let preflight_allowed = config == WIDE && is_bodiless_preflight(&method, &headers);
+            let preflight_allowed =
+                config == WIDE && is_bodiless_preflight(&method, &headers, first_length_only);
             assert!(
                 saw.claims || preflight_allowed,
                 "the inner service was reached without claims: layer {config}, {method} {headers:?}"
@@ -423,8 +441,19 @@ fn check_signed_claims(data: &[u8], header_utf8: bool) -> usize {
     accepted
 }
 
-/// What must hold of a token a validator accepted. JSON is read with `serde_json::Value`,
-/// which keeps the last of duplicate members, as RFC 7515 §4 and RFC 7519 §4 allow.
+/// The header members the checks read. Deserialized rather than read as a `Value`: JSON
+/// allows numbers that `Value` cannot hold (`1E800`; RFC 8259 §6 lets a parser limit them),
+/// and such a number in a member nobody reads does not make the header invalid.
+#[derive(serde::Deserialize)]
+struct HeaderView {
+    alg: Option<String>,
+    typ: Option<String>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// What must hold of a token a validator accepted. The claims are read with
+/// `serde_json::Value` (as the validators' claims type is), which keeps the last of
+/// duplicate members, as RFC 7519 §4 allows.
 fn check_accepted(
     rules: &SignedRules,
     header: &[u8],
@@ -433,15 +462,16 @@ fn check_accepted(
     before: u64,
     after: u64,
 ) {
-    let header: Value = serde_json::from_slice(header).expect("an accepted header is JSON");
-    let header = header.as_object().expect("an accepted header is an object");
-    assert_eq!(header.get("alg").and_then(Value::as_str), Some("HS256"));
-    assert!(
-        !header.contains_key("crit"),
-        "RFC 7515 §4.1.11: crit is refused"
+    assert_eq!(
+        header.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(&b'{'),
+        "an accepted header is a JSON object"
     );
+    let header: HeaderView = serde_json::from_slice(header).expect("an accepted header is JSON");
+    assert_eq!(header.alg.as_deref(), Some("HS256"));
+    assert!(header.crit.is_none(), "RFC 7515 §4.1.11: crit is refused");
     if let Some(expected) = rules.typ {
-        let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+        let typ = header.typ.as_deref().unwrap_or("");
         let strip = |s: &str| -> String {
             let s = s.to_ascii_lowercase();
             s.strip_prefix("application/")
@@ -612,14 +642,24 @@ fn check_jwks_documents(data: &[u8], document_shape: bool) {
     let Ok(set) = KeySet::from_jwks_json(&text) else {
         return;
     };
-    let document: Value = serde_json::from_str(&text).expect("an accepted JWKS is JSON");
-    let Some(keys) = document.get("keys").and_then(Value::as_array) else {
+    let object = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{');
+    // Read as a struct, not a `Value`: see `HeaderView` on numbers `Value` cannot hold.
+    #[derive(serde::Deserialize)]
+    struct JwksView {
+        keys: Vec<Value>,
+    }
+    if !object {
         assert!(
             !document_shape,
             "accepted a JWKS document that is not an object with keys: {text:?}"
         );
         return;
-    };
+    }
+    let keys = serde_json::from_str::<JwksView>(&text)
+        .expect("an accepted JWKS parses")
+        .keys;
     assert!(set.len() <= keys.len(), "more keys than the document has");
     for value in keys {
         if let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone())
