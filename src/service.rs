@@ -164,9 +164,12 @@ pub(crate) fn reject<T, R, E: ErrorResponder<B>, B>(
 /// by path whatever the method: such a request is authenticated like any other.
 fn is_bodiless_preflight<B>(request: &Request<B>) -> bool {
     let headers = request.headers();
+    // Every `Content-Length` must be zero: differing values are a framing error (RFC 9112
+    // §6.3), not "no body", and the layer takes any `http::Request`, not only hyper's.
     let empty_length = headers
-        .get(http::header::CONTENT_LENGTH)
-        .is_none_or(|length| length.as_bytes() == b"0");
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .all(|length| length.as_bytes() == b"0");
     request.method() == Method::OPTIONS
         && headers.contains_key(http::header::ORIGIN)
         && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)

@@ -277,9 +277,7 @@ proptest! {
     ) {
         let mut data = vec![first];
         data.extend(records.concat());
-        // F3 (tests/fuzz_regressions.rs) is open: read a preflight's Content-Length as the
-        // layer does, so that this smoke does not fail at random on a known finding.
-        fuzz_checks::request_headers_skipping_f3(&data);
+        fuzz_checks::request_headers(&data);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use jsonwebtoken::jwk::Jwk;
 
 use super::{KeyError, KeyResolver, VerificationKey};
 use crate::error::ConfigError;
+use crate::json::JsonError;
 use crate::header::TokenHeader;
 
 const SCAN_UP_TO: usize = 8;
@@ -74,11 +75,21 @@ impl KeySet {
         struct Document {
             keys: Vec<serde_json::Value>,
         }
-        let doc: Document = serde_json::from_str(json)
-            .map_err(|e| ConfigError::InvalidJwk(format!("not a JWKS document: {e}")))?;
+        let doc: Document = crate::json::from_object(json.as_bytes()).map_err(|e| {
+            ConfigError::InvalidJwk(match e {
+                JsonError::NotAnObject => "not a JWKS document: not a JSON object".to_owned(),
+                JsonError::Shape => "not a JWKS document: no `keys` array".to_owned(),
+            })
+        })?;
         let keys = doc.keys.into_iter().filter_map(|value| {
-            let key = serde_json::from_value::<Jwk>(value)
-                .map_err(|e| ConfigError::InvalidJwk(e.to_string()))
+            // A JWK is a JSON object (RFC 7517 §4); serde would read an array as one too.
+            let key = Some(value)
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| ConfigError::InvalidJwk("a JWK is not a JSON object".to_owned()))
+                .and_then(|v| {
+                    serde_json::from_value::<Jwk>(v)
+                        .map_err(|e| ConfigError::InvalidJwk(e.to_string()))
+                })
                 .and_then(|jwk| VerificationKey::from_jwk(&jwk));
             match key {
                 Ok(key) if keep(&key) => Some(key),
