@@ -150,7 +150,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     }
 
     /// The `token_type` claim a token must carry *when it has one*: refresh tokens (from
-    /// [`TokenIssuer`](crate::issue::TokenIssuer) or simplejwt) are then refused by an API
+    /// `issue::TokenIssuer` or simplejwt) are then refused by an API
     /// that wants access tokens. `None` accepts any. Defaults to `Some("access")`.
     pub fn expected_token_type(mut self, token_type: Option<&str>) -> Self {
         self.token_type = token_type.map(str::to_owned);
@@ -159,7 +159,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
 
     /// Refuses tokens whose `jti` or `sid` the store lists as revoked (401), checked after
     /// the signature; if the store cannot answer, the request gets 503. Give it the store of
-    /// your [`TokenIssuer`](crate::issue::TokenIssuer). A token with neither `jti` nor
+    /// your `issue::TokenIssuer`. A token with neither `jti` nor
     /// `sid` cannot have been revoked and is not looked up. Defaults to none.
     pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
         self.revocation = Some(Arc::new(store));

@@ -142,7 +142,7 @@ pub struct RegisteredClaims {
     /// `sid`: the session (login) the token descends from; revoking it revokes them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
-    /// `token_type`: `access` or `refresh` in tokens from [`TokenIssuer`](crate::issue::TokenIssuer)
+    /// `token_type`: `access` or `refresh` in tokens from `issue::TokenIssuer`
     /// and djangorestframework-simplejwt. Not an RFC 7519 claim, but read in the same pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,

@@ -1216,7 +1216,10 @@ async fn preflight_server() -> SocketAddr {
 #[tokio::test]
 async fn bodiless_cors_preflight_passes_when_allowed() {
     let addr = preflight_server().await;
-    assert_ok(&send(addr, "OPTIONS", "/me", &PREFLIGHT).await, PREFLIGHT_BODY);
+    assert_ok(
+        &send(addr, "OPTIONS", "/me", &PREFLIGHT).await,
+        PREFLIGHT_BODY,
+    );
     let zero = [PREFLIGHT[0], PREFLIGHT[1], ("content-length", "0")];
     assert_ok(&send(addr, "OPTIONS", "/me", &zero).await, PREFLIGHT_BODY);
 }
@@ -1224,12 +1227,19 @@ async fn bodiless_cors_preflight_passes_when_allowed() {
 #[tokio::test]
 async fn allowed_preflight_with_a_content_type_needs_token() {
     let addr = preflight_server().await;
-    let json = [PREFLIGHT[0], PREFLIGHT[1], ("content-type", "application/json")];
+    let json = [
+        PREFLIGHT[0],
+        PREFLIGHT[1],
+        ("content-type", "application/json"),
+    ];
     assert_no_credentials(&send(addr, "OPTIONS", "/me", &json).await);
     for grpc in ["application/grpc", "application/grpc+proto"] {
         let headers = [PREFLIGHT[0], PREFLIGHT[1], ("content-type", grpc)];
         let r = send(addr, "OPTIONS", "/me", &headers).await;
-        assert_eq!((r.status.as_u16(), r.header("grpc-status")), (200, Some("16")));
+        assert_eq!(
+            (r.status.as_u16(), r.header("grpc-status")),
+            (200, Some("16"))
+        );
         assert_ne!(r.body, PREFLIGHT_BODY);
     }
 }
@@ -1246,7 +1256,9 @@ async fn allowed_preflight_with_a_body_needs_token() {
         if chunked {
             request = request.header("transfer-encoding", "chunked");
         }
-        request.body(Full::new(Bytes::from_static(b"work!"))).unwrap()
+        request
+            .body(Full::new(Bytes::from_static(b"work!")))
+            .unwrap()
     };
     // hyper sends `Content-Length: 5` for a sized body, and chunks when told to.
     assert_no_credentials(&exchange(request(false)).await);
@@ -1285,20 +1297,40 @@ async fn cors_layer_outside_auth_answers_preflights_and_the_real_request_is_auth
     ];
     let r = send(addr, "OPTIONS", "/me", &preflight).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some(PREFLIGHT[0].1));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(PREFLIGHT[0].1)
+    );
     assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
-    assert_ne!(r.body, PREFLIGHT_BODY, "the preflight must not reach the route");
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("authorization")
+    );
+    assert_ne!(
+        r.body, PREFLIGHT_BODY,
+        "the preflight must not reach the route"
+    );
     // The real request: no token is refused (with the CORS header, so the page can read
     // the 401), a token is accepted.
     let r = get(addr, "/me", &PREFLIGHT[..1]).await;
     assert_no_credentials(&r);
-    assert_eq!(r.header("access-control-allow-origin"), Some(PREFLIGHT[0].1));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(PREFLIGHT[0].1)
+    );
     let token = hs(claims(json!({})));
     let authorization = bearer(&token);
-    let r = get(addr, "/me", &[PREFLIGHT[0], ("authorization", &authorization)]).await;
+    let r = get(
+        addr,
+        "/me",
+        &[PREFLIGHT[0], ("authorization", &authorization)],
+    )
+    .await;
     assert_ok(&r, "alice");
-    assert_eq!(r.header("access-control-allow-origin"), Some(PREFLIGHT[0].1));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(PREFLIGHT[0].1)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1691,8 +1723,10 @@ out = {
 print(json.dumps(out))
 "#;
 
-/// Needs PyJWT: `python3 -m pip install pyjwt cryptography` (`.ci/run` does it).
+/// Needs PyJWT, which `scripts/test` installs in a virtualenv before running the ignored
+/// tests too.
 #[tokio::test]
+#[ignore = "needs Python PyJWT; run scripts/test"]
 async fn tokens_minted_by_pyjwt_are_accepted() {
     let probe = std::process::Command::new("python3")
         .args(["-c", "import jwt, cryptography"])

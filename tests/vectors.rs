@@ -1,5 +1,5 @@
-//! Conformance against published vectors, read in place from `../shared/vectors/`
-//! (see its README): Project Wycheproof `json_web_signature_test.json` (401 cases) and
+//! Conformance against published vectors, vendored in `tests/vectors/` (see its README for
+//! their sources and licences): Project Wycheproof `json_web_signature_test.json` (401 cases) and
 //! `json_web_key_test.json` (26 cases), and the RFC 7520 cookbook (JWS 4.1–4.8, JWK 3.1–3.6).
 //!
 //! "The signature was accepted" is observed from outside: `validate` returns `Ok`, or an
@@ -24,10 +24,7 @@ use tower_jwt_auth::{
 };
 
 fn load(relative: &str) -> Value {
-    let path = format!(
-        "{}/../shared/vectors/{relative}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/vectors/{relative}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }

@@ -1,6 +1,6 @@
 //! Revoked tokens and sessions: the [`RevocationStore`] trait and [`MemoryRevocationStore`].
 //!
-//! A [`TokenIssuer`](crate::issue::TokenIssuer) writes to the store (logout, refresh-token
+//! A `issue::TokenIssuer` writes to the store (logout, refresh-token
 //! rotation, reuse detection); a layer given the same store through
 //! [`JwtAuthBuilder::revocation_store`](crate::JwtAuthBuilder::revocation_store) refuses a
 //! token whose `jti` or `sid` is in it, before the token expires.
@@ -24,7 +24,7 @@ pub use memory::MemoryRevocationStore;
 ///
 /// - `expires_at` (Unix seconds) is the last moment any validator could still accept the
 ///   token: its `exp` plus the largest leeway in play, which is what
-///   [`TokenIssuer`](crate::issue::TokenIssuer) passes. A revocation is in force while
+///   `issue::TokenIssuer` passes. A revocation is in force while
 ///   `now < expires_at`, and must be kept at least that long.
 /// - A live revocation is never dropped to make room: a store that cannot hold another
 ///   one fails the `revoke` (fail closed; the caller answers 503).
