@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = config.auth::<AppClaims>().build()?;
     let admin_auth = config
         .auth::<AppClaims>()
-        .require_scopes(["admin"])
+        .required_scopes(["admin"])
         .build()?;
 
     let app = Router::new()

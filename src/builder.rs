@@ -12,11 +12,13 @@ use crate::cache::{CacheLimits, TokenCache};
 use crate::claims::Claims;
 use crate::error::ConfigError;
 use crate::key::{AlgorithmSet, KeyResolver};
-use crate::layer::{JwtAuthLayer, LayerOptions};
+use crate::layer::JwtAuthLayer;
 use crate::response::DefaultResponder;
 use crate::revocation::RevocationStore;
+use crate::rules::{Required, Rules};
+use crate::shared::LayerOptions;
 use crate::source::TokenSource;
-use crate::validate::{ClaimCheck, Inner, Required, Rules, Validator};
+use crate::validator::{ClaimCheck, Validator};
 
 /// Configures a [`JwtAuthLayer`] ([`build`](Self::build)) or a bare [`Validator`]
 /// ([`build_validator`](Self::build_validator)).
@@ -61,8 +63,22 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     _claims: PhantomData<fn() -> T>,
 }
 
+impl<T> JwtAuthLayer<T> {
+    /// Starts configuring a layer for claims of type `T` with keys from `resolver`.
+    pub fn builder<R: KeyResolver>(resolver: R) -> JwtAuthBuilder<T, R> {
+        JwtAuthBuilder::new(resolver)
+    }
+}
+
+impl<T> Validator<T> {
+    /// Starts configuring a validator (or a layer) for claims of type `T`.
+    pub fn builder<R: KeyResolver>(resolver: R) -> JwtAuthBuilder<T, R> {
+        JwtAuthBuilder::new(resolver)
+    }
+}
+
 impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
-    pub(crate) fn new(resolver: R) -> Self {
+    fn new(resolver: R) -> Self {
         JwtAuthBuilder {
             resolver,
             algorithms: AlgorithmSet::empty(),
@@ -150,10 +166,18 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     }
 
     /// The `token_type` claim a token must carry *when it has one*: refresh tokens (from
-    /// `issue::TokenIssuer` or simplejwt) are then refused by an API
-    /// that wants access tokens. `None` accepts any. Defaults to `Some("access")`.
-    pub fn expected_token_type(mut self, token_type: Option<&str>) -> Self {
-        self.token_type = token_type.map(str::to_owned);
+    /// `issue::TokenIssuer` or simplejwt) are then refused by an API that wants access
+    /// tokens. Defaults to `"access"`; [`any_token_type`](Self::any_token_type) turns the
+    /// check off.
+    pub fn expected_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_type = Some(token_type.into());
+        self
+    }
+
+    /// Accepts any `token_type` claim: for a service that checks refresh tokens too (a
+    /// token endpoint). Defaults to off: see [`expected_token_type`](Self::expected_token_type).
+    pub fn any_token_type(mut self) -> Self {
+        self.token_type = None;
         self
     }
 
@@ -190,7 +214,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     /// Each must be an RFC 6749 §3.3 scope token (printable ASCII other than space, `"`
     /// and `\`), else [`build`](Self::build) fails with [`ConfigError::InvalidScope`]:
     /// they are written into the `scope="…"` of the challenge. Defaults to none.
-    pub fn require_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+    pub fn required_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.scopes.extend(scopes.into_iter().map(Into::into));
         self
     }
@@ -273,7 +297,7 @@ where
     pub fn build(self) -> Result<JwtAuthLayer<T, R, E>, ConfigError> {
         crate::install_crypto_provider();
         let (validator, options, responder) = self.into_parts()?;
-        Ok(JwtAuthLayer::from_parts(validator, options, responder))
+        Ok(JwtAuthLayer::new(validator, options, responder))
     }
 
     /// Builds a validator alone; the layer's options (sources, optional mode, CORS,
@@ -322,15 +346,14 @@ where
             token_type: self.token_type,
             scopes,
         };
-        let inner = Inner {
-            resolver: self.resolver,
+        let validator = Validator::new(
+            self.resolver,
             rules,
-            checks: self.checks,
-            revocation: self.revocation,
-            cache: self.cache.map(TokenCache::new),
-            _claims: PhantomData,
-        };
-        Ok((Validator::from_inner(inner), self.options, self.responder))
+            self.checks,
+            self.revocation,
+            self.cache.map(TokenCache::new),
+        );
+        Ok((validator, self.options, self.responder))
     }
 }
 
@@ -379,7 +402,7 @@ mod tests {
     #[test]
     fn required_scopes_must_be_rfc_6749_scope_tokens() {
         for bad in ["", "read write", "a\"b", "a\\b", "caf\u{e9}", "tab\there"] {
-            let built = builder().require_scopes([bad]).build();
+            let built = builder().required_scopes([bad]).build();
             assert!(
                 matches!(&built, Err(ConfigError::InvalidScope(s)) if s == bad),
                 "{bad:?}: {built:?}"
@@ -387,7 +410,7 @@ mod tests {
         }
         assert!(
             builder()
-                .require_scopes(["read:orders", "admin!"])
+                .required_scopes(["read:orders", "admin!"])
                 .build()
                 .is_ok()
         );

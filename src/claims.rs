@@ -35,7 +35,26 @@ struct Inner<T> {
 }
 
 impl<T> Claims<T> {
-    pub(crate) fn new(
+    /// Claims as the layer would hand them to a handler: for unit tests of handlers and
+    /// guards, with no token involved.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Algorithm, Claims, RegisteredClaims};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct MyClaims { name: String }
+    ///
+    /// let mut registered = RegisteredClaims::default();
+    /// registered.sub = Some("ada".into());
+    /// let claims = Claims::new(MyClaims { name: "Ada".into() }, registered, Algorithm::ES256, Some("k1"));
+    /// assert_eq!((claims.name.as_str(), claims.registered().sub.as_deref()), ("Ada", Some("ada")));
+    /// assert_eq!(claims.kid(), Some("k1"));
+    /// ```
+    pub fn new(custom: T, registered: RegisteredClaims, alg: Algorithm, kid: Option<&str>) -> Self {
+        Self::from_parts(custom, registered, alg, kid.map(Box::from))
+    }
+
+    pub(crate) fn from_parts(
         custom: T,
         registered: RegisteredClaims,
         alg: Algorithm,
@@ -56,7 +75,8 @@ impl<T> Claims<T> {
         &self.inner.custom
     }
 
-    /// The registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`).
+    /// The registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`, `sid`,
+    /// `token_type`, `scope`/`scp`).
     pub fn registered(&self) -> &RegisteredClaims {
         &self.inner.registered
     }
@@ -69,6 +89,11 @@ impl<T> Claims<T> {
     /// The token header's `kid`, if it had one.
     pub fn kid(&self) -> Option<&str> {
         self.inner.kid.as_deref()
+    }
+
+    /// Every scope the token grants, from `scope` or `scp`.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.inner.registered.scopes()
     }
 }
 
@@ -146,6 +171,88 @@ pub struct RegisteredClaims {
     /// and djangorestframework-simplejwt. Not an RFC 7519 claim, but read in the same pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// `scope` (RFC 8693 §4.2): the granted scopes, one space-separated string. Read
+    /// leniently: a value of another type grants nothing.
+    #[serde(
+        default,
+        deserialize_with = "scope_string",
+        skip_serializing_if = "Scopes::is_empty"
+    )]
+    pub scope: Scopes,
+    /// `scp`: granted scopes as some identity providers (Azure AD, Okta) write them, an
+    /// array of scopes or a space-separated string; a value of another type grants nothing.
+    #[serde(
+        default,
+        deserialize_with = "scope_list",
+        skip_serializing_if = "Scopes::is_empty"
+    )]
+    pub scp: Scopes,
+}
+
+impl RegisteredClaims {
+    /// Every scope granted, by `scope` or by `scp`.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.iter().chain(self.scp.iter())
+    }
+
+    /// Whether `scope` is granted, by `scope` or by `scp`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|granted| granted == scope)
+    }
+}
+
+/// Scopes as a token carries them: a space-separated string, or an array of scopes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Scopes(Audience);
+
+impl Scopes {
+    /// Whether no scope is granted.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Every scope, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (spaced, listed): (Option<&String>, &[String]) = match &self.0 {
+            Audience::None => (None, &[]),
+            Audience::One(s) => (Some(s), &[]),
+            Audience::Many(v) => (None, v),
+        };
+        spaced
+            .into_iter()
+            .flat_map(|s| s.split(' '))
+            .chain(listed.iter().map(String::as_str))
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// `scope`: a string, else nothing granted (rather than an unreadable token).
+fn scope_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Scopes, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        Spaced(String),
+        Other(de::IgnoredAny),
+    }
+    Ok(match Lenient::deserialize(deserializer)? {
+        Lenient::Spaced(s) => Scopes(Audience::One(s)),
+        Lenient::Other(_) => Scopes::default(),
+    })
+}
+
+/// `scp`: a string or an array of strings, else nothing granted.
+fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Scopes, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        Scopes(Scopes),
+        Other(de::IgnoredAny),
+    }
+    Ok(match Lenient::deserialize(deserializer)? {
+        Lenient::Scopes(scopes) => scopes,
+        Lenient::Other(_) => Scopes::default(),
+    })
 }
 
 /// The `aud` claim: one audience or several; serialized back as the token had it.

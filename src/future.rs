@@ -1,5 +1,6 @@
-//! [`ResponseFuture`]: waits for the key when the resolver is not ready, then for the inner
-//! service. A state machine, nothing boxed.
+//! [`ResponseFuture`]: tower-http's shape. Authorizing (the validator's pending check,
+//! when it had to wait) → the inner service, or → refused. A state machine, nothing boxed
+//! on the synchronous path.
 
 use std::fmt;
 use std::future::Future;
@@ -12,15 +13,10 @@ use pin_project::pin_project;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::claims::Claims;
-use crate::error::AuthError;
 use crate::key::KeyResolver;
-use crate::layer::Shared;
 use crate::response::ErrorResponder;
-use crate::service::reject;
-use crate::source;
-use crate::validate::{Started, TokenMeta};
-use futures_util::future::BoxFuture;
+use crate::shared::Shared;
+use crate::validator::PendingCheck;
 
 /// The response future of [`JwtAuth`](crate::JwtAuth).
 #[pin_project]
@@ -39,19 +35,11 @@ where
     S: Service<Request<ReqB>>,
     R: KeyResolver,
 {
-    /// Waiting for the resolver; the ready inner service and the request wait with it.
-    Resolving {
-        #[pin]
-        key: R::Future,
-        meta: Option<TokenMeta>,
+    /// The validator is waiting (for the key or the revocation store); the request and the
+    /// ready inner service wait with it.
+    Authorizing {
+        check: PendingCheck<T, R>,
         /// Boxed so that the common, synchronous path keeps a small future.
-        waiting: Option<Box<(Request<ReqB>, S)>>,
-        shared: Arc<Shared<T, R, E>>,
-    },
-    /// Waiting for the revocation store; the claims wait to be inserted.
-    Checking {
-        check: BoxFuture<'static, Result<(), AuthError>>,
-        claims: Option<Claims<T>>,
         waiting: Option<Box<(Request<ReqB>, S)>>,
         shared: Arc<Shared<T, R, E>>,
     },
@@ -75,7 +63,7 @@ where
         }
     }
 
-    pub(crate) fn ready(response: S::Response) -> Self {
+    pub(crate) fn refused(response: S::Response) -> Self {
         ResponseFuture {
             state: State::Refused {
                 response: Some(response),
@@ -83,33 +71,15 @@ where
         }
     }
 
-    pub(crate) fn checking(
-        check: BoxFuture<'static, Result<(), AuthError>>,
-        claims: Claims<T>,
+    pub(crate) fn authorizing(
+        check: PendingCheck<T, R>,
         request: Request<ReqB>,
         service: S,
         shared: Arc<Shared<T, R, E>>,
     ) -> Self {
         ResponseFuture {
-            state: State::Checking {
+            state: State::Authorizing {
                 check,
-                claims: Some(claims),
-                waiting: Some(Box::new((request, service))),
-                shared,
-            },
-        }
-    }
-
-    pub(crate) fn resolving(
-        started: Started<R::Future>,
-        request: Request<ReqB>,
-        service: S,
-        shared: Arc<Shared<T, R, E>>,
-    ) -> Self {
-        ResponseFuture {
-            state: State::Resolving {
-                key: started.key,
-                meta: Some(started.meta),
                 waiting: Some(Box::new((request, service))),
                 shared,
             },
@@ -134,74 +104,28 @@ where
                 StateProj::Refused { response } => {
                     return Poll::Ready(Ok(response.take().expect("polled after completion")));
                 }
-                StateProj::Resolving {
-                    key,
-                    meta,
-                    waiting,
-                    shared,
-                } => {
-                    let key = ready!(key.poll(cx));
-                    let (request, service) = *waiting.take().expect("polled after completion");
-                    let meta = meta.take().expect("polled after completion");
-                    // The token is read again: it was borrowed from this request's headers.
-                    let claims = source::extract(&shared.options.sources, request.headers())
-                        .and_then(|token| token.ok_or_else(AuthError::missing))
-                        .and_then(|token| shared.validator.finish(token, meta, key));
-                    match claims {
-                        Ok(claims) => match shared.validator.revocation_check(&claims) {
-                            Some(check) => State::Checking {
-                                check,
-                                claims: Some(claims),
-                                waiting: Some(Box::new((request, service))),
-                                shared: Arc::clone(shared),
-                            },
-                            None => settled(shared, request, service, Ok(claims)),
-                        },
-                        Err(error) => settled(shared, request, service, Err(error)),
-                    }
-                }
-                StateProj::Checking {
+                StateProj::Authorizing {
                     check,
-                    claims,
                     waiting,
                     shared,
                 } => {
-                    let verdict = ready!(check.as_mut().poll(cx));
-                    let (request, service) = *waiting.take().expect("polled after completion");
-                    let claims = claims.take().expect("polled after completion");
-                    settled(shared, request, service, verdict.map(|()| claims))
+                    let verdict = ready!(Pin::new(check).poll(cx));
+                    let (mut request, mut service) =
+                        *waiting.take().expect("polled after completion");
+                    match verdict {
+                        Ok(claims) => {
+                            request.extensions_mut().insert(claims);
+                            State::Inner {
+                                future: service.call(request),
+                            }
+                        }
+                        Err(error) => State::Refused {
+                            response: Some(shared.refuse(error, request.headers())),
+                        },
+                    }
                 }
             };
             state.set(next);
-        }
-    }
-}
-
-/// Once the claims are settled: the inner service with them, or the refusal.
-fn settled<S, ReqB, ResB, T, R, E>(
-    shared: &Shared<T, R, E>,
-    mut request: Request<ReqB>,
-    mut service: S,
-    claims: Result<Claims<T>, AuthError>,
-) -> State<S, ReqB, T, R, E>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    T: Send + Sync + 'static,
-    R: KeyResolver,
-    E: ErrorResponder<ResB>,
-{
-    match claims {
-        Ok(claims) => {
-            request.extensions_mut().insert(claims);
-            State::Inner {
-                future: service.call(request),
-            }
-        }
-        Err(error) => {
-            let response = reject(shared, error, request.headers());
-            State::Refused {
-                response: Some(response),
-            }
         }
     }
 }
@@ -213,8 +137,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Resolving { .. } => "resolving key",
-            State::Checking { .. } => "checking revocation",
+            State::Authorizing { .. } => "authorizing",
             State::Inner { .. } => "inner service",
             State::Refused { .. } => "refused",
         };

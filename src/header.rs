@@ -7,7 +7,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{AuthError, ErrorKind};
+use crate::error::{AuthError, reason};
 use crate::json::from_object;
 
 /// The parts of a token's header that choose and check the key: `alg`, `kid`, `typ`.
@@ -68,20 +68,11 @@ impl<'a> TokenHeader<'a> {
     /// Parses decoded header JSON. `crit` present in any form rejects the token: this crate
     /// understands no JWS extension (RFC 7515 §4.1.11).
     pub(crate) fn parse(json: &'a [u8]) -> Result<Self, AuthError> {
-        let raw: RawHeader<'a> = from_object(json)
-            .map_err(|_| AuthError::new(ErrorKind::Malformed, "token header is not valid JSON"))?;
+        let raw: RawHeader<'a> = from_object(json).map_err(|_| reason::HEADER_NOT_JSON)?;
         if raw.crit {
-            return Err(AuthError::new(
-                ErrorKind::UnsupportedCritical,
-                "token header lists an unsupported critical extension",
-            ));
+            return Err(reason::UNSUPPORTED_CRIT);
         }
-        let alg = Algorithm::from_str(&raw.alg).map_err(|_| {
-            AuthError::new(
-                ErrorKind::AlgorithmNotAllowed,
-                "token algorithm is not allowed",
-            )
-        })?;
+        let alg = Algorithm::from_str(&raw.alg).map_err(|_| reason::ALG_NOT_ALLOWED)?;
         Ok(TokenHeader {
             alg,
             kid: raw.kid,
@@ -126,6 +117,7 @@ pub(crate) fn typ_matches(actual: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn reads_alg_kid_typ() {

@@ -58,6 +58,7 @@ mod axum;
 mod builder;
 mod cache;
 mod claims;
+mod clock;
 mod crypto;
 mod error;
 mod future;
@@ -67,18 +68,21 @@ pub mod issue;
 mod json;
 #[cfg(feature = "jwks")]
 pub mod jwks;
+mod jws;
 mod key;
 mod layer;
 mod response;
 pub mod revocation;
+mod rules;
 mod service;
+mod shared;
 mod source;
-mod validate;
+mod validator;
 
 #[cfg(feature = "axum")]
 pub use crate::axum::MissingClaims;
 pub use builder::JwtAuthBuilder;
-pub use claims::{Audience, Claims, RegisteredClaims};
+pub use claims::{Audience, Claims, RegisteredClaims, Scopes};
 pub use crypto::install_crypto_provider;
 pub use error::{AuthError, ConfigError, ErrorKind};
 pub use future::ResponseFuture;
@@ -91,7 +95,7 @@ pub use layer::JwtAuthLayer;
 pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};
 pub use service::JwtAuth;
 pub use source::TokenSource;
-pub use validate::Validator;
+pub use validator::Validator;
 
 /// The README's code blocks, compiled as doctests so that they stay true.
 #[cfg(doctest)]

@@ -1,23 +1,21 @@
-//! [`JwtAuth`]: the middleware service.
+//! [`JwtAuth`]: the middleware service. It reads the token and drives the validator's
+//! verdict; the order of the checks is the validator's business.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-use http::{HeaderMap, Method, Request, Response};
+use http::{Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::claims::Claims;
-use crate::error::{AuthError, trace};
+use crate::error::{reason, trace};
 use crate::future::ResponseFuture;
 use crate::key::KeyResolver;
-use crate::layer::Shared;
 use crate::response::{ErrorResponder, is_grpc};
+use crate::shared::Shared;
 use crate::source;
-use crate::validate::Validator;
-use futures_util::future::BoxFuture;
+use crate::validator::Verdict;
 
 /// Authenticates each request, then calls the inner service with
 /// [`Claims<T>`](crate::Claims) in the request's extensions, or answers the rejection
@@ -47,54 +45,6 @@ impl<S: Clone, T, R, E> JwtAuth<S, T, R, E> {
     }
 }
 
-/// What the synchronous part of `call` decided.
-enum Outcome<T, F> {
-    /// Go on to the inner service, with claims when there are some.
-    Pass(Option<Claims<T>>),
-    Reject(AuthError),
-    /// The resolver's future is not ready: finish in the response future.
-    Wait(crate::validate::Started<F>),
-    /// The revocation store has not answered yet: wait for it in the response future.
-    Check(Claims<T>, BoxFuture<'static, Result<(), AuthError>>),
-}
-
-/// The full check of a token that is not in the cache: header, key, signature, claims.
-fn verify_token<T, R>(validator: &Validator<T, R>, token: &str) -> Outcome<T, R::Future>
-where
-    T: DeserializeOwned + Send + Sync + 'static,
-    R: KeyResolver,
-{
-    match validator.start(token) {
-        Err(error) => Outcome::Reject(error),
-        Ok(mut started) => {
-            let mut cx = Context::from_waker(Waker::noop());
-            match std::pin::Pin::new(&mut started.key).poll(&mut cx) {
-                Poll::Ready(key) => match validator.finish(token, started.meta, key) {
-                    Ok(claims) => check_revocation(validator, claims),
-                    Err(error) => Outcome::Reject(error),
-                },
-                Poll::Pending => Outcome::Wait(started),
-            }
-        }
-    }
-}
-
-/// After verification: the revocation check, if there is a store, polled once in place.
-fn check_revocation<T, R>(validator: &Validator<T, R>, claims: Claims<T>) -> Outcome<T, R::Future>
-where
-    T: DeserializeOwned + Send + Sync + 'static,
-    R: KeyResolver,
-{
-    let Some(mut check) = validator.revocation_check(&claims) else {
-        return Outcome::Pass(Some(claims));
-    };
-    match check.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(())) => Outcome::Pass(Some(claims)),
-        Poll::Ready(Err(error)) => Outcome::Reject(error),
-        Poll::Pending => Outcome::Check(claims, check),
-    }
-}
-
 impl<S, T, R, E, ReqB, ResB> Service<Request<ReqB>> for JwtAuth<S, T, R, E>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -116,46 +66,26 @@ where
         if options.cors_preflight && is_bodiless_preflight(&request) {
             return ResponseFuture::inner(self.inner.call(request));
         }
-        let outcome = match source::extract(&options.sources, request.headers()) {
-            Err(error) => Outcome::Reject(trace(error, None, None)),
-            Ok(None) if options.optional => Outcome::Pass(None),
-            Ok(None) => Outcome::Reject(trace(AuthError::missing(), None, None)),
-            Ok(Some(token)) => match shared.validator.cached(token) {
-                Some(claims) => check_revocation(&shared.validator, claims),
-                None => verify_token(&shared.validator, token),
-            },
+        let verdict = match source::extract(&options.sources, request.headers()) {
+            Ok(Some(token)) => shared.validator.check(token),
+            Ok(None) if options.optional => return ResponseFuture::inner(self.inner.call(request)),
+            Ok(None) => Verdict::Done(Err(trace(reason::NO_TOKEN))),
+            Err(error) => Verdict::Done(Err(trace(error))),
         };
-        match outcome {
-            Outcome::Pass(claims) => {
-                if let Some(claims) = claims {
-                    request.extensions_mut().insert(claims);
-                }
+        match verdict {
+            Verdict::Done(Ok(claims)) => {
+                request.extensions_mut().insert(claims);
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Outcome::Reject(error) => {
-                ResponseFuture::ready(reject(shared, error, request.headers()))
+            Verdict::Done(Err(error)) => {
+                ResponseFuture::refused(shared.refuse(error, request.headers()))
             }
-            Outcome::Wait(started) => {
+            Verdict::Pending(check) => {
                 let ready = self.take_ready();
-                ResponseFuture::resolving(started, request, ready, Arc::clone(&self.shared))
-            }
-            Outcome::Check(claims, check) => {
-                let ready = self.take_ready();
-                ResponseFuture::checking(check, claims, request, ready, Arc::clone(&self.shared))
+                ResponseFuture::authorizing(check, request, ready, Arc::clone(&self.shared))
             }
         }
     }
-}
-
-/// The responder's answer with the error in its extensions.
-pub(crate) fn reject<T, R, E: ErrorResponder<B>, B>(
-    shared: &Shared<T, R, E>,
-    error: AuthError,
-    headers: &HeaderMap,
-) -> Response<B> {
-    let mut response = shared.responder.respond(&error, headers);
-    response.extensions_mut().insert(error);
-    response
 }
 
 /// A CORS preflight that may pass unauthenticated: `OPTIONS` with `Origin` and

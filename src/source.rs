@@ -4,7 +4,7 @@
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName};
 
-use crate::error::AuthError;
+use crate::error::{AuthError, reason};
 
 /// One place a token may be sent. The default is [`TokenSource::bearer`] alone.
 ///
@@ -71,9 +71,7 @@ pub(crate) fn extract<'h>(
     for source in sources {
         if let Some(token) = source.extract(headers)? {
             if found.is_some() {
-                return Err(AuthError::invalid_request(
-                    "token sent in more than one place",
-                ));
+                return Err(reason::TOKEN_IN_TWO_PLACES);
             }
             found = Some(token);
         }
@@ -88,9 +86,7 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(AuthError::invalid_request(
-            "more than one credentials header",
-        ));
+        return Err(reason::TWO_CREDENTIALS_HEADERS);
     }
     Ok(Some(first.as_bytes()))
 }
@@ -106,7 +102,7 @@ fn bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
     }
     let token = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
     if token.is_empty() {
-        return Err(AuthError::invalid_request("bearer token is empty"));
+        return Err(reason::EMPTY_TOKEN);
     }
     b64token(token).map(Some)
 }
@@ -129,12 +125,12 @@ fn b64token(token: &[u8]) -> Result<&str, AuthError> {
     let body = &token[..token.len() - padding];
     if body.is_empty() || !body.iter().all(|b| ALLOWED[usize::from(*b)]) {
         return Err(if token.is_ascii() {
-            AuthError::invalid_request("token is not a valid b64token")
+            reason::NOT_B64TOKEN
         } else {
-            AuthError::invalid_request("credentials header is not visible ASCII")
+            reason::HEADER_NOT_VISIBLE_ASCII
         });
     }
-    std::str::from_utf8(token).map_err(|_| AuthError::invalid_request("token is not ASCII"))
+    std::str::from_utf8(token).map_err(|_| reason::TOKEN_NOT_ASCII)
 }
 
 /// The value of cookie `name` in a `Cookie` header (RFC 6265 §4.2.1), quotes removed.

@@ -199,7 +199,7 @@ async fn missing_scope_is_permission_denied() {
     let key = StaticKey::new(verification_key(Algorithm::HS256, Pair::A));
     let layer = JwtAuthLayer::<TestClaims>::builder(key)
         .algorithms([Algorithm::HS256])
-        .require_scopes(["admin"])
+        .required_scopes(["admin"])
         .build()
         .unwrap();
     let addr = serve_health(layer).await;

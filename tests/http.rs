@@ -1338,7 +1338,7 @@ async fn cors_layer_outside_auth_answers_preflights_and_the_real_request_is_auth
 // ---------------------------------------------------------------------------------------------
 
 async fn admin_server() -> SocketAddr {
-    serve(routes().layer(hs256().require_scopes(["admin"]).build().unwrap())).await
+    serve(routes().layer(hs256().required_scopes(["admin"]).build().unwrap())).await
 }
 
 #[tokio::test]
@@ -1381,7 +1381,7 @@ async fn required_scope_from_scp_array() {
 
 #[tokio::test]
 async fn several_required_scopes_are_all_named_in_challenge() {
-    let layer = hs256().require_scopes(["read", "write"]).build().unwrap();
+    let layer = hs256().required_scopes(["read", "write"]).build().unwrap();
     let addr = serve(routes().layer(layer)).await;
     let both = hs(claims(json!({ "scope": "write read" })));
     assert_ok(&get_with_token(addr, "/me", &both).await, "alice");
@@ -1488,7 +1488,7 @@ async fn oneshot(app: &Router, headers: &[(&str, &str)]) -> Response<Body> {
 
 #[tokio::test]
 async fn rejected_response_carries_auth_error_in_extensions() {
-    let app = routes().layer(hs256().require_scopes(["admin"]).build().unwrap());
+    let app = routes().layer(hs256().required_scopes(["admin"]).build().unwrap());
     let admin = bearer(&hs(claims(json!({ "scope": "admin" }))));
     let reader = bearer(&hs(claims(json!({ "scope": "read" }))));
     let expired = bearer(&hs(
@@ -1527,7 +1527,7 @@ async fn rejected_response_carries_auth_error_in_extensions() {
 
 #[tokio::test]
 async fn insufficient_scope_error_in_extensions_names_the_scope() {
-    let app = routes().layer(hs256().require_scopes(["admin"]).build().unwrap());
+    let app = routes().layer(hs256().required_scopes(["admin"]).build().unwrap());
     let reader = bearer(&hs(claims(json!({ "scope": "read" }))));
     let response = oneshot(&app, &[("authorization", &reader)]).await;
     let error = response.extensions().get::<AuthError>().unwrap();

@@ -467,7 +467,7 @@ async fn async_resolver_unavailable_over_grpc_is_status_14() {
 async fn grpc_rejections_map_to_grpc_codes() {
     let layer = JwtAuthLayer::<TestClaims>::builder(yielding_kid_resolver())
         .algorithms([Algorithm::HS256])
-        .require_scopes(["admin"])
+        .required_scopes(["admin"])
         .build()
         .unwrap();
     let service = layer.layer(echo());
@@ -583,7 +583,7 @@ async fn validator_validates_directly() {
 async fn validator_checks_scopes_and_claim_checks() {
     let validator = Validator::<TestClaims>::builder(StaticKey::new(hs256_key()))
         .algorithms([Algorithm::HS256])
-        .require_scopes(["write"])
+        .required_scopes(["write"])
         .check_claims(|c: &Claims<TestClaims>| c.sub != "mallory")
         .build_validator()
         .unwrap();

@@ -223,8 +223,7 @@ pub fn request_headers(data: &[u8]) -> bool {
     match response.extensions().get::<InnerSaw>() {
         Some(saw) => {
             assert_eq!(response.status(), INNER_STATUS);
-            let preflight_allowed =
-                config == WIDE && is_bodiless_preflight(&method, &headers);
+            let preflight_allowed = config == WIDE && is_bodiless_preflight(&method, &headers);
             assert!(
                 saw.claims || preflight_allowed,
                 "the inner service was reached without claims: layer {config}, {method} {headers:?}"
@@ -369,7 +368,7 @@ static SIGNED_VALIDATORS: LazyLock<[(SignedRules, Validator<Value>); 2]> = LazyL
         .issuer(CONFIGURED.issuer.unwrap_or_default())
         .audience(CONFIGURED.audience.unwrap_or_default())
         .expected_typ(CONFIGURED.typ.unwrap_or_default())
-        .require_scopes(CONFIGURED.scope)
+        .required_scopes(CONFIGURED.scope)
         .required_claims(["exp", "sub"])
         .build_validator()
         .expect("the configured validator builds");

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,10 +13,11 @@ use serde_json::{Map, Value};
 use super::SigningKey;
 use crate::builder::JwtAuthBuilder;
 use crate::claims::Claims;
-use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::clock::now;
+use crate::error::{AuthError, ConfigError, reason};
 use crate::key::StaticKey;
 use crate::revocation::{self, MemoryRevocationStore, RevocationStore, StoreError};
-use crate::validate::Validator;
+use crate::validator::Validator;
 
 /// Claims the issuer sets itself; a caller's claims may not use these names.
 const RESERVED: [&str; 9] = [
@@ -212,7 +213,7 @@ impl TokenIssuerBuilder {
             ))
             .algorithms([algorithm])
             .required_claims(["exp", "jti", "sub", "sid"])
-            .expected_token_type(None)
+            .any_token_type()
             .leeway(leeway);
             if let Some(iss) = &self.issuer {
                 validator = validator.issuer(iss);
@@ -281,20 +282,17 @@ impl TokenIssuer {
         let claims = self.inner.refresh_validator.validate(refresh_token).await?;
         let registered = claims.registered();
         if registered.token_type.as_deref() != Some("refresh") {
-            return Err(refused(ErrorKind::InvalidType, "not a refresh token"));
+            return Err(refused(reason::NOT_A_REFRESH_TOKEN));
         }
         let (Some(sub), Some(sid), Some(exp)) = (&registered.sub, &registered.sid, registered.exp)
         else {
-            return Err(refused(
-                ErrorKind::MissingClaim,
-                "refresh token lacks sub, sid or exp",
-            ));
+            return Err(refused(reason::REFRESH_LACKS_IDS));
         };
         let (jti_id, sid_id) = revocation::ids(registered.jti.as_deref(), Some(sid));
         let (jti_id, sid_id) = (jti_id.unwrap_or_default(), sid_id.unwrap_or_default());
         let store = &self.inner.store;
         if store.any_revoked(&[&sid_id]).await? {
-            return Err(refused(ErrorKind::Revoked, "session has been revoked"));
+            return Err(refused(reason::SESSION_REVOKED));
         }
         let reused = if self.inner.rotate {
             // Revoking is the atomic "first use": a second presentation finds it revoked.
@@ -304,10 +302,7 @@ impl TokenIssuer {
         };
         if reused {
             store.revoke(&sid_id, self.session_revoked_until()).await?;
-            return Err(refused(
-                ErrorKind::Revoked,
-                "refresh token reused: session revoked",
-            ));
+            return Err(refused(reason::REFRESH_REUSED));
         }
         let custom: Map<String, Value> = claims
             .custom()
@@ -331,7 +326,7 @@ impl TokenIssuer {
         let (jti, sid) = revocation::ids(registered.jti.as_deref(), registered.sid.as_deref());
         let ids: Vec<&str> = jti.iter().chain(sid.iter()).map(String::as_str).collect();
         if self.inner.store.any_revoked(&ids).await? {
-            return Err(refused(ErrorKind::Revoked, "token has been revoked"));
+            return Err(refused(reason::REVOKED));
         }
         Ok(claims)
     }
@@ -342,7 +337,7 @@ impl TokenIssuer {
         let claims = self.verify(token).await?;
         let registered = claims.registered();
         let (Some(jti), Some(exp)) = (&registered.jti, registered.exp) else {
-            return Err(refused(ErrorKind::MissingClaim, "token lacks jti or exp"));
+            return Err(refused(reason::LACKS_JTI_OR_EXP));
         };
         let until = self.revoked_until(exp);
         self.inner
@@ -357,7 +352,7 @@ impl TokenIssuer {
     pub async fn revoke_session(&self, token: &str) -> Result<(), IssueError> {
         let claims = self.inner.validator.validate(token).await?;
         let Some(sid) = &claims.registered().sid else {
-            return Err(refused(ErrorKind::MissingClaim, "token lacks sid"));
+            return Err(refused(reason::LACKS_SID));
         };
         let until = self.session_revoked_until();
         self.inner
@@ -384,7 +379,7 @@ impl TokenIssuer {
     /// `iss` and `aud`, its revocation store; refresh tokens are refused.
     pub fn layer_builder<T>(&self) -> JwtAuthBuilder<T, StaticKey> {
         let key = StaticKey::new(self.inner.key.verification_key().clone());
-        let mut builder = JwtAuthBuilder::new(key)
+        let mut builder = crate::JwtAuthLayer::<T>::builder(key)
             .algorithms([self.inner.key.algorithm()])
             .leeway(self.inner.validator_leeway)
             .revocation_store(Arc::clone(&self.inner.store))
@@ -475,8 +470,8 @@ impl TokenIssuer {
     }
 }
 
-fn refused(kind: ErrorKind, description: &'static str) -> IssueError {
-    IssueError::Refused(AuthError::new(kind, description))
+fn refused(error: AuthError) -> IssueError {
+    IssueError::Refused(error)
 }
 
 /// 128 random bits, base64url.
@@ -484,12 +479,6 @@ fn random_id() -> Result<String, IssueError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| IssueError::Internal(e.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl fmt::Debug for TokenIssuer {

@@ -8,8 +8,8 @@ use jsonwebtoken::jwk::Jwk;
 
 use super::{KeyError, KeyResolver, VerificationKey};
 use crate::error::ConfigError;
-use crate::json::JsonError;
 use crate::header::TokenHeader;
+use crate::json::JsonError;
 
 const SCAN_UP_TO: usize = 8;
 

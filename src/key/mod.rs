@@ -151,14 +151,13 @@ impl KeyError {
     }
 
     pub(crate) fn into_auth_error(self) -> crate::AuthError {
-        use crate::error::{AuthError, ErrorKind};
+        use crate::error::reason;
         if self.unavailable {
-            AuthError::new(ErrorKind::KeyUnavailable, "key source unavailable")
-                .with_retry_after(Some(self.retry_after.unwrap_or(Duration::from_secs(10))))
-                .with_source(self.source)
+            reason::KEY_UNAVAILABLE
+                .with_retry_after(self.retry_after.unwrap_or(Duration::from_secs(10)))
+                .with_shared_source(self.source)
         } else {
-            AuthError::new(ErrorKind::UnknownKey, "no key matches the token")
-                .with_source(self.source)
+            reason::UNKNOWN_KEY.with_shared_source(self.source)
         }
     }
 }

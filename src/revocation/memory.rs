@@ -3,11 +3,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::{BoxFuture, FutureExt, ready};
 
 use super::{RevocationStore, StoreError};
+use crate::clock::now;
 
 /// Revocations in memory: for one instance, or tests. An entry is forgotten once the
 /// moment it was recorded for (`expires_at`) has passed, never before.
@@ -154,12 +154,6 @@ impl fmt::Display for StoreFull {
 }
 
 impl std::error::Error for StoreFull {}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 impl RevocationStore for MemoryRevocationStore {
     fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {

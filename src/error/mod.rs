@@ -1,5 +1,10 @@
 //! Why a request was refused ([`AuthError`]) and why a configuration was ([`ConfigError`]).
 
+mod config;
+pub(crate) mod reason;
+
+pub use config::ConfigError;
+
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -61,7 +66,23 @@ pub enum ErrorKind {
 
 /// Why a request was refused. Cheap to clone; put into the rejected response's extensions.
 ///
-/// Its [`Display`](fmt::Display) is the short, token-free `error_description`.
+/// Its [`Display`](fmt::Display) is the short, token-free `error_description`. Construct one
+/// yourself to unit-test an [`ErrorResponder`](crate::ErrorResponder):
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_auth::{AuthError, ErrorKind};
+///
+/// let expired = AuthError::new(ErrorKind::Expired);
+/// assert_eq!((expired.status().as_u16(), expired.error_code()), (401, Some("invalid_token")));
+/// assert_eq!(expired.to_string(), "token has expired");
+///
+/// let scope = AuthError::new(ErrorKind::InsufficientScope).with_scope("admin");
+/// assert_eq!((scope.status().as_u16(), scope.required_scope()), (403, Some("admin")));
+///
+/// let down = AuthError::new(ErrorKind::KeyUnavailable).with_retry_after(Duration::from_secs(5));
+/// assert_eq!((down.status().as_u16(), down.grpc_code()), (503, 14));
+/// ```
 #[derive(Clone)]
 pub struct AuthError {
     kind: ErrorKind,
@@ -69,39 +90,83 @@ pub struct AuthError {
     scope: Option<Arc<str>>,
     retry_after: Option<Duration>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
+    alg: Option<Algorithm>,
+    kid: Option<Box<str>>,
 }
 
+/// A `kid` longer than this is cut in [`AuthError::kid`]: the token chooses it.
+const KID_CONTEXT_MAX: usize = 64;
+
 impl AuthError {
-    pub(crate) const fn new(kind: ErrorKind, description: &'static str) -> Self {
+    /// An error of this kind with its standard description.
+    pub fn new(kind: ErrorKind) -> Self {
+        Self::fixed(kind, reason::standard(kind))
+    }
+
+    /// An error whose description is checked when the constant is compiled: it goes into
+    /// a quoted `error_description` (RFC 6750 §3), which allows no `"` or `\`.
+    pub(crate) const fn fixed(kind: ErrorKind, description: &'static str) -> Self {
+        assert!(
+            is_quotable(description),
+            "not an RFC 6750 error_description"
+        );
         AuthError {
             kind,
             description,
             scope: None,
             retry_after: None,
             source: None,
+            alg: None,
+            kid: None,
         }
     }
 
-    pub(crate) fn missing() -> Self {
-        Self::new(ErrorKind::MissingToken, "no token")
-    }
-
-    pub(crate) fn invalid_request(description: &'static str) -> Self {
-        Self::new(ErrorKind::InvalidRequest, description)
-    }
-
-    pub(crate) fn with_scope(mut self, scope: Arc<str>) -> Self {
-        self.scope = Some(scope);
+    /// Replaces the description. It must be an RFC 6750 `error_description`: printable
+    /// ASCII without `"` or `\`, and never token contents; anything else keeps the
+    /// standard description of the kind.
+    pub fn with_description(mut self, description: &'static str) -> Self {
+        if is_quotable(description) {
+            self.description = description;
+        }
         self
     }
 
-    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
-        self.retry_after = retry_after;
+    /// Sets the scopes an [`ErrorKind::InsufficientScope`] answer names (`scope="…"`).
+    pub fn with_scope(mut self, scope: impl Into<Arc<str>>) -> Self {
+        self.scope = Some(scope.into());
         self
     }
 
-    pub(crate) fn with_source(mut self, source: Option<Arc<dyn StdError + Send + Sync>>) -> Self {
+    /// Sets when the client may try again (`Retry-After` on a 503).
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// Attaches the underlying cause (for logs and [`std::error::Error::source`]).
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    pub(crate) fn with_shared_source(
+        mut self,
+        source: Option<Arc<dyn StdError + Send + Sync>>,
+    ) -> Self {
         self.source = source;
+        self
+    }
+
+    /// Records the token's `alg` and `kid` (cut to 64 bytes), for tracing and metrics.
+    pub(crate) fn with_token(mut self, alg: Algorithm, kid: Option<&str>) -> Self {
+        self.alg = Some(alg);
+        self.kid = kid.map(|kid| {
+            let mut end = kid.len().min(KID_CONTEXT_MAX);
+            while !kid.is_char_boundary(end) {
+                end -= 1;
+            }
+            Box::from(&kid[..end])
+        });
         self
     }
 
@@ -120,11 +185,21 @@ impl AuthError {
         self.scope.as_deref()
     }
 
-    /// For [`ErrorKind::KeyUnavailable`]: when the client may try again, if known.
+    /// For the 503 kinds: when the client may try again, if known.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
 
+    /// The token's `alg`, when the refusal came after its header was read.
+    pub fn alg(&self) -> Option<Algorithm> {
+        self.alg
+    }
+
+    /// The token's `kid` (at most its first 64 bytes), when the refusal came after its
+    /// header was read. An opaque name chosen by the client: log it, never trust it.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
     /// The HTTP status RFC 6750 gives this error: 401, 400, 403 or 503.
     pub fn status(&self) -> StatusCode {
         match self.kind {
@@ -170,6 +245,8 @@ impl fmt::Debug for AuthError {
             .field("scope", &self.scope)
             .field("retry_after", &self.retry_after)
             .field("source", &self.source)
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
             .finish()
     }
 }
@@ -188,100 +265,51 @@ impl StdError for AuthError {
     }
 }
 
-/// Emits the debug event for a rejection (feature `tracing`): kind, alg, kid, never the token.
-pub(crate) fn trace(error: AuthError, _alg: Option<Algorithm>, _kid: Option<&str>) -> AuthError {
+/// RFC 6750 §3: `error_description` values are `%x20-21 / %x23-5B / %x5D-7E`.
+const fn is_quotable(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !matches!(bytes[i], 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The one place a rejection is traced (feature `tracing`): a debug event with kind, alg
+/// and kid, never the token. Called where a refusal is settled: the validator's verdict and
+/// the layer's own request checks.
+pub(crate) fn trace(error: AuthError) -> AuthError {
     #[cfg(feature = "tracing")]
     tracing::debug!(
         kind = ?error.kind(),
-        alg = ?_alg,
-        kid = ?_kid,
+        alg = ?error.alg(),
+        kid = ?error.kid(),
         reason = error.description(),
         "request refused"
     );
     error
 }
 
-/// A configuration the builder or a key constructor refused.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No allowed algorithm was configured; they are never taken from the token.
-    NoAlgorithms,
-    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
-    WeakHmacSecret {
-        /// The algorithm the secret was meant for.
-        algorithm: Algorithm,
-        /// The secret's length in bytes.
-        len: usize,
-        /// The least length the algorithm allows.
-        min: usize,
-    },
-    /// An RSA key whose modulus is shorter than 2048 bits (RFC 7518 §3.3).
-    WeakRsaKey {
-        /// The modulus length in bits.
-        bits: usize,
-    },
-    /// The key cannot be used with the algorithm it was bound to.
-    KeyAlgorithmMismatch {
-        /// The algorithm asked for.
-        algorithm: Algorithm,
-        /// What was wrong.
-        reason: &'static str,
-    },
-    /// jsonwebtoken refused the key material.
-    InvalidKey(jsonwebtoken::errors::Error),
-    /// A JWK or JWKS document could not be used.
-    InvalidJwk(String),
-    /// A required claim this crate does not know.
-    UnknownClaim(String),
-    /// A `realm` that cannot be written in a `WWW-Authenticate` challenge: it must be
-    /// printable ASCII without `"` or `\`.
-    InvalidRealm(String),
-    /// A required scope that is not an RFC 6749 §3.3 scope token (printable ASCII other
-    /// than space, `"` and `\`, not empty).
-    InvalidScope(String),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::NoAlgorithms => f.write_str("no allowed algorithm configured"),
-            ConfigError::WeakHmacSecret {
-                algorithm,
-                len,
-                min,
-            } => write!(
-                f,
-                "{algorithm:?} secret is {len} bytes; RFC 7518 requires at least {min}"
-            ),
-            ConfigError::WeakRsaKey { bits } => write!(
-                f,
-                "RSA modulus is {bits} bits; RFC 7518 requires at least 2048"
-            ),
-            ConfigError::KeyAlgorithmMismatch { algorithm, reason } => {
-                write!(f, "key cannot be used with {algorithm:?}: {reason}")
-            }
-            ConfigError::InvalidKey(_) => f.write_str("invalid key material"),
-            ConfigError::InvalidJwk(why) => write!(f, "unusable JWK: {why}"),
-            ConfigError::UnknownClaim(name) => write!(f, "unknown registered claim `{name}`"),
-            ConfigError::InvalidRealm(realm) => {
-                write!(
-                    f,
-                    "realm {realm:?} must be printable ASCII without '\"' or '\\'"
-                )
-            }
-            ConfigError::InvalidScope(scope) => {
-                write!(f, "scope {scope:?} is not an RFC 6749 scope token")
-            }
-        }
+    #[test]
+    fn a_description_that_cannot_be_quoted_is_not_taken() {
+        let e = AuthError::new(ErrorKind::Expired).with_description("say \"hi\"");
+        assert_eq!(e.description(), "token has expired");
+        let e = AuthError::new(ErrorKind::Expired).with_description("too old for us");
+        assert_eq!(e.description(), "too old for us");
     }
-}
 
-impl StdError for ConfigError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            ConfigError::InvalidKey(e) => Some(e),
-            _ => None,
-        }
+    #[test]
+    fn a_long_kid_is_cut_on_a_char_boundary() {
+        let kid = "é".repeat(100);
+        let e = AuthError::new(ErrorKind::UnknownKey).with_token(Algorithm::RS256, Some(&kid));
+        assert_eq!(e.kid().map(str::len), Some(64));
+        assert_eq!(e.alg(), Some(Algorithm::RS256));
     }
 }

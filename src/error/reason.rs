@@ -1,0 +1,150 @@
+//! Every refusal the crate makes, as a constant: its kind and its `error_description`.
+//!
+//! The descriptions stand inside a quoted `error_description` (RFC 6750 §3); each constant
+//! goes through [`AuthError::fixed`], which fails the build if one holds a `"` or `\`.
+//! None of them says anything the token contains.
+
+use super::{AuthError, ErrorKind};
+
+// The request (400 invalid_request, or 401 without `error` when there is no token).
+pub(crate) const NO_TOKEN: AuthError = AuthError::fixed(ErrorKind::MissingToken, "no token");
+pub(crate) const TOKEN_IN_TWO_PLACES: AuthError = AuthError::fixed(
+    ErrorKind::InvalidRequest,
+    "token sent in more than one place",
+);
+pub(crate) const TWO_CREDENTIALS_HEADERS: AuthError = AuthError::fixed(
+    ErrorKind::InvalidRequest,
+    "more than one credentials header",
+);
+pub(crate) const EMPTY_TOKEN: AuthError =
+    AuthError::fixed(ErrorKind::InvalidRequest, "bearer token is empty");
+pub(crate) const NOT_B64TOKEN: AuthError =
+    AuthError::fixed(ErrorKind::InvalidRequest, "token is not a valid b64token");
+pub(crate) const HEADER_NOT_VISIBLE_ASCII: AuthError = AuthError::fixed(
+    ErrorKind::InvalidRequest,
+    "credentials header is not visible ASCII",
+);
+pub(crate) const TOKEN_NOT_ASCII: AuthError =
+    AuthError::fixed(ErrorKind::InvalidRequest, "token is not ASCII");
+
+// The compact JWS and its header (401 invalid_token).
+pub(crate) const TOO_LARGE: AuthError = AuthError::fixed(ErrorKind::TooLarge, "token is too large");
+pub(crate) const NOT_COMPACT_JWS: AuthError =
+    AuthError::fixed(ErrorKind::Malformed, "token is not a compact JWS");
+pub(crate) const NOT_BASE64URL: AuthError =
+    AuthError::fixed(ErrorKind::Malformed, "token is not valid base64url");
+pub(crate) const HEADER_NOT_JSON: AuthError =
+    AuthError::fixed(ErrorKind::Malformed, "token header is not valid JSON");
+pub(crate) const UNSUPPORTED_CRIT: AuthError = AuthError::fixed(
+    ErrorKind::UnsupportedCritical,
+    "token header lists an unsupported critical extension",
+);
+pub(crate) const ALG_NOT_ALLOWED: AuthError = AuthError::fixed(
+    ErrorKind::AlgorithmNotAllowed,
+    "token algorithm is not allowed",
+);
+pub(crate) const TYPE_NOT_ACCEPTED: AuthError =
+    AuthError::fixed(ErrorKind::InvalidType, "token type is not accepted");
+
+// The key and the signature.
+pub(crate) const UNKNOWN_KEY: AuthError =
+    AuthError::fixed(ErrorKind::UnknownKey, "no key matches the token");
+pub(crate) const KEY_UNAVAILABLE: AuthError =
+    AuthError::fixed(ErrorKind::KeyUnavailable, "key source unavailable");
+pub(crate) const BAD_SIGNATURE: AuthError =
+    AuthError::fixed(ErrorKind::InvalidSignature, "token signature is invalid");
+
+// The claims.
+pub(crate) const CLAIMS_NOT_OBJECT: AuthError =
+    AuthError::fixed(ErrorKind::InvalidClaims, "claims are not a JSON object");
+pub(crate) const REGISTERED_CLAIM_TYPE: AuthError = AuthError::fixed(
+    ErrorKind::InvalidClaims,
+    "a registered claim has the wrong type",
+);
+pub(crate) const CLAIMS_SHAPE: AuthError = AuthError::fixed(
+    ErrorKind::InvalidClaims,
+    "claims do not have the expected shape",
+);
+/// Indexed like `rules::Required::NAMES`.
+pub(crate) const MISSING_CLAIM: [AuthError; 8] = [
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no exp claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no nbf claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no iat claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no iss claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no aud claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no sub claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no jti claim"),
+    AuthError::fixed(ErrorKind::MissingClaim, "token has no sid claim"),
+];
+pub(crate) const EXPIRED: AuthError = AuthError::fixed(ErrorKind::Expired, "token has expired");
+pub(crate) const NOT_YET_VALID: AuthError =
+    AuthError::fixed(ErrorKind::NotYetValid, "token is not valid yet");
+pub(crate) const ISSUER_NOT_ACCEPTED: AuthError =
+    AuthError::fixed(ErrorKind::InvalidIssuer, "token issuer is not accepted");
+pub(crate) const ISSUER_NOT_ROUTED: AuthError = AuthError::fixed(
+    ErrorKind::InvalidIssuer,
+    "token issuer is not the one its key belongs to",
+);
+pub(crate) const AUDIENCE_NOT_ACCEPTED: AuthError =
+    AuthError::fixed(ErrorKind::InvalidAudience, "token audience is not accepted");
+pub(crate) const LACKS_SCOPE: AuthError =
+    AuthError::fixed(ErrorKind::InsufficientScope, "token lacks a required scope");
+pub(crate) const CLAIM_CHECK_FAILED: AuthError = AuthError::fixed(
+    ErrorKind::ClaimCheckFailed,
+    "token does not grant this access",
+);
+
+// Revocation.
+pub(crate) const REVOKED: AuthError =
+    AuthError::fixed(ErrorKind::Revoked, "token has been revoked");
+pub(crate) const SESSION_REVOKED: AuthError =
+    AuthError::fixed(ErrorKind::Revoked, "session has been revoked");
+pub(crate) const REFRESH_REUSED: AuthError =
+    AuthError::fixed(ErrorKind::Revoked, "refresh token reused: session revoked");
+
+// Refresh and revocation at the issuer.
+pub(crate) const NOT_A_REFRESH_TOKEN: AuthError =
+    AuthError::fixed(ErrorKind::InvalidType, "not a refresh token");
+pub(crate) const REFRESH_LACKS_IDS: AuthError = AuthError::fixed(
+    ErrorKind::MissingClaim,
+    "refresh token lacks sub, sid or exp",
+);
+pub(crate) const LACKS_JTI_OR_EXP: AuthError =
+    AuthError::fixed(ErrorKind::MissingClaim, "token lacks jti or exp");
+pub(crate) const LACKS_SID: AuthError =
+    AuthError::fixed(ErrorKind::MissingClaim, "token lacks sid");
+pub(crate) const REVOCATION_UNAVAILABLE: AuthError = AuthError::fixed(
+    ErrorKind::RevocationUnavailable,
+    "revocation store unavailable",
+);
+
+/// The description [`AuthError::new`] gives each kind.
+pub(crate) fn standard(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::MissingToken => NO_TOKEN,
+        ErrorKind::InvalidRequest => {
+            AuthError::fixed(ErrorKind::InvalidRequest, "malformed request")
+        }
+        ErrorKind::TooLarge => TOO_LARGE,
+        ErrorKind::Malformed => NOT_COMPACT_JWS,
+        ErrorKind::AlgorithmNotAllowed => ALG_NOT_ALLOWED,
+        ErrorKind::UnsupportedCritical => UNSUPPORTED_CRIT,
+        ErrorKind::InvalidType => TYPE_NOT_ACCEPTED,
+        ErrorKind::UnknownKey => UNKNOWN_KEY,
+        ErrorKind::InvalidSignature => BAD_SIGNATURE,
+        ErrorKind::InvalidClaims => CLAIMS_SHAPE,
+        ErrorKind::MissingClaim => {
+            AuthError::fixed(ErrorKind::MissingClaim, "token lacks a required claim")
+        }
+        ErrorKind::Expired => EXPIRED,
+        ErrorKind::NotYetValid => NOT_YET_VALID,
+        ErrorKind::InvalidIssuer => ISSUER_NOT_ACCEPTED,
+        ErrorKind::InvalidAudience => AUDIENCE_NOT_ACCEPTED,
+        ErrorKind::InsufficientScope => LACKS_SCOPE,
+        ErrorKind::ClaimCheckFailed => CLAIM_CHECK_FAILED,
+        ErrorKind::KeyUnavailable => KEY_UNAVAILABLE,
+        ErrorKind::Revoked => REVOKED,
+        ErrorKind::RevocationUnavailable => REVOCATION_UNAVAILABLE,
+    }
+    .description
+}

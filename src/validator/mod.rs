@@ -1,0 +1,375 @@
+//! [`Validator`]: the whole check of one token, written once, usable without tower
+//! (websockets, queues).
+//!
+//! The pipeline, in order: size cap → cache hit? → compact JWS → header → key (the
+//! resolver) → signature → claims (registered and yours) → your claim checks →
+//! revocation. [`Validator::check`] runs it as far as it can without waiting and returns a
+//! [`Verdict`]: done, or a [`PendingCheck`] that owns what the rest needs.
+
+mod pending;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Entry, TokenCache};
+use crate::claims::{Claims, RegisteredClaims};
+use crate::clock::now;
+use crate::error::{AuthError, reason, trace};
+use crate::header::TokenHeader;
+use crate::json::{JsonError, from_object};
+use crate::jws::{Parts, with_decoded};
+use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
+use crate::revocation::{self, RevocationStore};
+use crate::rules::Rules;
+use futures_util::future::BoxFuture;
+
+pub(crate) use pending::PendingCheck;
+
+/// Validates tokens: size, shape, header, key, signature, registered claims, scopes,
+/// your claim checks and revocation, in that order. Cheap to clone (an `Arc`).
+///
+/// Built with [`Validator::builder`](crate::JwtAuthBuilder); [`JwtAuthLayer`](crate::JwtAuthLayer)
+/// uses one inside.
+///
+/// ```
+/// use tower_jwt_auth::{Algorithm, ErrorKind, StaticKey, Validator};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #[derive(Debug, serde::Deserialize)]
+/// struct MyClaims { sub: String }
+///
+/// let secret = b"a secret of at least thirty-two bytes";
+/// let validator = Validator::<MyClaims>::builder(StaticKey::hmac(Algorithm::HS256, secret)?)
+///     .algorithms([Algorithm::HS256])
+///     .build_validator()?;
+///
+/// let exp = jsonwebtoken::get_current_timestamp() + 300;
+/// let token = jsonwebtoken::encode(
+///     &jsonwebtoken::Header::new(Algorithm::HS256),
+///     &serde_json::json!({ "sub": "ada", "exp": exp }),
+///     &jsonwebtoken::EncodingKey::from_secret(secret)?,
+/// )?;
+/// let claims = validator.validate(&token).await?;
+/// assert_eq!(claims.sub, "ada");
+/// assert_eq!(validator.validate("not.a.jwt").await.unwrap_err().kind(), ErrorKind::Malformed);
+/// # Ok(()) }
+/// ```
+pub struct Validator<T, R = StaticKey> {
+    inner: Arc<Inner<T, R>>,
+}
+
+/// A claim check: `true` lets the request through, `false` answers 403.
+pub(crate) type ClaimCheck<T> = Box<dyn Fn(&Claims<T>) -> bool + Send + Sync>;
+
+struct Inner<T, R> {
+    resolver: R,
+    rules: Rules,
+    checks: Vec<ClaimCheck<T>>,
+    revocation: Option<Arc<dyn RevocationStore>>,
+    cache: Option<TokenCache<T>>,
+    _claims: PhantomData<fn() -> T>,
+}
+
+/// What [`Validator::check`] decided without waiting.
+pub(crate) enum Verdict<T, R: KeyResolver> {
+    /// Accepted or refused; a refusal has been traced.
+    Done(Result<Claims<T>, AuthError>),
+    /// The key or the revocation store has not answered yet.
+    Pending(PendingCheck<T, R>),
+}
+
+/// What the header (and, for issuer routing, the payload's `iss`) said before the key.
+struct TokenMeta {
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+    /// The `iss` the key was chosen by; the verified `iss` must be the same.
+    routed_issuer: Option<Box<str>>,
+}
+
+/// Claims whose signature holds, and the key that verified them if they are new (a cache
+/// hit has none: it is in the cache already).
+struct Verified<T> {
+    claims: Claims<T>,
+    key: Option<Arc<VerificationKey>>,
+}
+
+impl<T, R> Validator<T, R>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+{
+    pub(crate) fn new(
+        resolver: R,
+        rules: Rules,
+        checks: Vec<ClaimCheck<T>>,
+        revocation: Option<Arc<dyn RevocationStore>>,
+        cache: Option<TokenCache<T>>,
+    ) -> Self {
+        Validator {
+            inner: Arc::new(Inner {
+                resolver,
+                rules,
+                checks,
+                revocation,
+                cache,
+                _claims: PhantomData,
+            }),
+        }
+    }
+
+    /// Validates a token (the bare JWS, no `Bearer ` prefix) and returns its claims.
+    pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
+        match self.check(token) {
+            Verdict::Done(result) => result,
+            Verdict::Pending(pending) => pending.await,
+        }
+    }
+
+    /// The resolver.
+    pub fn resolver(&self) -> &R {
+        &self.inner.resolver
+    }
+
+    /// The pipeline, as far as it goes without waiting: a ready key future and a ready
+    /// revocation answer are polled in place, so static keys finish here.
+    pub(crate) fn check(&self, token: &str) -> Verdict<T, R> {
+        if let Err(error) = self.inner.rules.check_size(token) {
+            return Verdict::Done(settle(Err(error)));
+        }
+        if let Some(hit) = self.cached(token) {
+            return self.after_verification(token, hit);
+        }
+        let (mut key, meta) = match self.start(token) {
+            Ok(started) => started,
+            Err(error) => return Verdict::Done(settle(Err(error))),
+        };
+        match poll_once(&mut key) {
+            Poll::Ready(key) => match self.verify(token, meta, key) {
+                Ok(verified) => self.after_verification(token, verified),
+                Err(error) => Verdict::Done(settle(Err(error))),
+            },
+            Poll::Pending => Verdict::Pending(PendingCheck::key(self.clone(), token, key, meta)),
+        }
+    }
+
+    /// Last step, revocation: answered at once, or left to a [`PendingCheck`].
+    fn after_verification(&self, token: &str, verified: Verified<T>) -> Verdict<T, R> {
+        let Some(mut lookup) = self.revocation_lookup(&verified.claims) else {
+            return Verdict::Done(Ok(self.accept(token, verified)));
+        };
+        match poll_once(&mut lookup) {
+            Poll::Ready(Ok(())) => Verdict::Done(Ok(self.accept(token, verified))),
+            Poll::Ready(Err(error)) => Verdict::Done(settle(Err(error))),
+            Poll::Pending => Verdict::Pending(PendingCheck::revocation(
+                self.clone(),
+                token,
+                lookup,
+                verified,
+            )),
+        }
+    }
+
+    /// A token this validator accepted before, if it is in the cache and still good:
+    /// inside `exp`/`nbf` (with leeway), verified by a key the resolver still returns, and
+    /// passing the claim checks again (they may read changing state, such as a
+    /// disabled-user list). Anything else is a miss, and the full check gives the answer.
+    fn cached(&self, token: &str) -> Option<Verified<T>> {
+        let cache = self.inner.cache.as_ref()?;
+        let Entry { claims, key } = cache.get(token)?;
+        let registered = claims.registered();
+        let header = TokenHeader::new(claims.alg(), claims.kid());
+        let resolver = &self.inner.resolver;
+        let good = self.inner.rules.check_time(registered, now()).is_ok()
+            && if resolver.wants_issuer() {
+                let routed = header.with_unverified_issuer(registered.iss.as_deref());
+                resolver.is_current(&routed, &key)
+            } else {
+                resolver.is_current(&header, &key)
+            }
+            && self.run_checks(&claims).is_ok();
+        if good {
+            Some(Verified { claims, key: None })
+        } else {
+            cache.remove(token);
+            None
+        }
+    }
+
+    /// Everything that needs no key: shape, header, `alg`, `typ`; then asks the resolver.
+    fn start(&self, token: &str) -> Result<(R::Future, TokenMeta), AuthError> {
+        let parts = Parts::split(token)?;
+        with_decoded(parts.header, |json| {
+            let header = TokenHeader::parse(json)?;
+            self.inner
+                .rules
+                .check_header(&header)
+                .map_err(|e| e.with_token(header.alg(), header.kid()))?;
+            let resolver = &self.inner.resolver;
+            let (key, routed_issuer) = if resolver.wants_issuer() {
+                with_decoded(parts.payload, |payload| {
+                    let iss = from_object::<Issuer<'_>>(payload).ok().and_then(|p| p.iss);
+                    let key = resolver.resolve(&header.with_unverified_issuer(iss.as_deref()));
+                    Ok((key, iss.map(Box::from)))
+                })
+                .map_err(|e| e.with_token(header.alg(), header.kid()))?
+            } else {
+                (resolver.resolve(&header), None)
+            };
+            let meta = TokenMeta {
+                alg: header.alg(),
+                kid: header.kid_owned(),
+                routed_issuer,
+            };
+            Ok((key, meta))
+        })
+    }
+
+    /// Everything that needs the key: signature, claims, your claim checks.
+    fn verify(
+        &self,
+        token: &str,
+        meta: TokenMeta,
+        key: Result<Arc<VerificationKey>, KeyError>,
+    ) -> Result<Verified<T>, AuthError> {
+        let TokenMeta {
+            alg,
+            kid,
+            routed_issuer,
+        } = meta;
+        let (custom, registered, key) = self
+            .verify_signed(token, alg, routed_issuer.as_deref(), key)
+            .map_err(|e| e.with_token(alg, kid.as_deref()))?;
+        let claims = Claims::from_parts(custom, registered, alg, kid);
+        self.run_checks(&claims)
+            .map_err(|e| e.with_token(alg, claims.kid()))?;
+        Ok(Verified {
+            claims,
+            key: Some(key),
+        })
+    }
+
+    fn verify_signed(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        routed_issuer: Option<&str>,
+        key: Result<Arc<VerificationKey>, KeyError>,
+    ) -> Result<(T, RegisteredClaims, Arc<VerificationKey>), AuthError> {
+        let key = key.map_err(KeyError::into_auth_error)?;
+        if !key.algorithms().contains(alg) {
+            return Err(reason::ALG_NOT_ALLOWED);
+        }
+        let parts = Parts::split(token)?;
+        parts.verify(alg, &key)?;
+        with_decoded(parts.payload, |json| {
+            // Registered claims and scopes in one pass (checked before your type is
+            // built), then your type `T`.
+            let registered: RegisteredClaims = from_object(json).map_err(|e| match e {
+                JsonError::NotAnObject => reason::CLAIMS_NOT_OBJECT,
+                JsonError::Shape => reason::REGISTERED_CLAIM_TYPE,
+            })?;
+            self.inner.rules.check_claims(&registered, now())?;
+            if routed_issuer.is_some() && registered.iss.as_deref() != routed_issuer {
+                return Err(reason::ISSUER_NOT_ROUTED);
+            }
+            let custom: T = serde_json::from_slice(json).map_err(|_| reason::CLAIMS_SHAPE)?;
+            Ok((custom, registered, key))
+        })
+    }
+
+    fn run_checks(&self, claims: &Claims<T>) -> Result<(), AuthError> {
+        if self.inner.checks.iter().all(|check| check(claims)) {
+            Ok(())
+        } else {
+            Err(reason::CLAIM_CHECK_FAILED)
+        }
+    }
+
+    /// With a revocation store: whether the token's `jti` or `sid` is revoked.
+    fn revocation_lookup(
+        &self,
+        claims: &Claims<T>,
+    ) -> Option<BoxFuture<'static, Result<(), AuthError>>> {
+        let store = self.inner.revocation.as_ref()?;
+        let registered = claims.registered();
+        let (jti, sid) = revocation::ids(registered.jti.as_deref(), registered.sid.as_deref());
+        let ids: Vec<&str> = jti.iter().chain(sid.iter()).map(String::as_str).collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let (alg, kid) = (claims.alg(), claims.kid().map(Box::<str>::from));
+        let lookup = store.any_revoked(&ids);
+        Some(Box::pin(async move {
+            let error = match lookup.await {
+                Ok(false) => return Ok(()),
+                Ok(true) => reason::REVOKED,
+                Err(e) => reason::REVOCATION_UNAVAILABLE
+                    .with_retry_after(std::time::Duration::from_secs(5))
+                    .with_source(e),
+            };
+            Err(error.with_token(alg, kid.as_deref()))
+        }))
+    }
+
+    /// The end of the pipeline for an accepted token: new ones go into the cache (only
+    /// now, so a revoked or refused token is never cached).
+    fn accept(&self, token: &str, verified: Verified<T>) -> Claims<T> {
+        let Verified { claims, key } = verified;
+        if let (Some(cache), Some(key)) = (&self.inner.cache, key) {
+            cache.insert(
+                token,
+                Entry {
+                    claims: claims.clone(),
+                    key,
+                },
+            );
+        }
+        claims
+    }
+}
+
+/// Every verdict leaves the validator through here: a refusal is traced once.
+fn settle<T>(result: Result<Claims<T>, AuthError>) -> Result<Claims<T>, AuthError> {
+    result.map_err(trace)
+}
+
+/// Polls a future once, with a waker that does nothing: for futures that are usually
+/// ready at once (static keys, an in-memory store); a pending one is kept and awaited.
+fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// The payload's `iss` alone, borrowed, for issuer routing.
+#[derive(Deserialize)]
+struct Issuer<'a> {
+    #[serde(borrow, default)]
+    iss: Option<Cow<'a, str>>,
+}
+
+impl<T, R> Clone for Validator<T, R> {
+    fn clone(&self) -> Self {
+        Validator {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T, R: fmt::Debug> fmt::Debug for Validator<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("resolver", &self.inner.resolver)
+            .field("rules", &self.inner.rules)
+            .field("claim_checks", &self.inner.checks.len())
+            .field("revocation", &self.inner.revocation.is_some())
+            .field("cache", &self.inner.cache.is_some())
+            .finish()
+    }
+}

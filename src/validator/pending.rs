@@ -1,0 +1,124 @@
+//! [`PendingCheck`]: the rest of the pipeline once it has to wait, for the key or for the
+//! revocation store. It owns what it needs (the token's text, the validator), so it can
+//! outlive the request's headers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+
+use super::{TokenMeta, Validator, Verified, settle};
+use crate::claims::Claims;
+use crate::error::AuthError;
+use crate::key::{KeyError, KeyResolver, VerificationKey};
+
+/// The pipeline waiting on a check that has not answered yet.
+pub(crate) struct PendingCheck<T, R: KeyResolver> {
+    validator: Validator<T, R>,
+    token: Box<str>,
+    waiting: Waiting<T, R::Future>,
+}
+
+enum Waiting<T, F> {
+    /// The resolver's future: the signature and claims come after it.
+    Key { key: F, meta: Option<TokenMeta> },
+    /// The revocation store.
+    Revocation {
+        lookup: BoxFuture<'static, Result<(), AuthError>>,
+        verified: Option<Verified<T>>,
+    },
+}
+
+impl<T, R> PendingCheck<T, R>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+{
+    pub(super) fn key(
+        validator: Validator<T, R>,
+        token: &str,
+        key: R::Future,
+        meta: TokenMeta,
+    ) -> Self {
+        PendingCheck {
+            validator,
+            token: token.into(),
+            waiting: Waiting::Key {
+                key,
+                meta: Some(meta),
+            },
+        }
+    }
+
+    pub(super) fn revocation(
+        validator: Validator<T, R>,
+        token: &str,
+        lookup: BoxFuture<'static, Result<(), AuthError>>,
+        verified: Verified<T>,
+    ) -> Self {
+        PendingCheck {
+            validator,
+            token: token.into(),
+            waiting: Waiting::Revocation {
+                lookup,
+                verified: Some(verified),
+            },
+        }
+    }
+
+    /// The key arrived: verify, then look up revocation (which may wait in turn).
+    fn key_arrived(
+        &mut self,
+        meta: TokenMeta,
+        key: Result<Arc<VerificationKey>, KeyError>,
+    ) -> Option<Result<Claims<T>, AuthError>> {
+        let verified = match self.validator.verify(&self.token, meta, key) {
+            Ok(verified) => verified,
+            Err(error) => return Some(settle(Err(error))),
+        };
+        match self.validator.revocation_lookup(&verified.claims) {
+            None => Some(Ok(self.validator.accept(&self.token, verified))),
+            Some(lookup) => {
+                self.waiting = Waiting::Revocation {
+                    lookup,
+                    verified: Some(verified),
+                };
+                None
+            }
+        }
+    }
+}
+
+impl<T, R> Future for PendingCheck<T, R>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: KeyResolver,
+{
+    type Output = Result<Claims<T>, AuthError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.waiting {
+                Waiting::Key { key, meta } => {
+                    let key = ready!(Pin::new(key).poll(cx));
+                    let meta = meta.take().expect("polled after completion");
+                    if let Some(done) = this.key_arrived(meta, key) {
+                        return Poll::Ready(done);
+                    }
+                }
+                Waiting::Revocation { lookup, verified } => {
+                    let answer = ready!(lookup.as_mut().poll(cx));
+                    let verified = verified.take().expect("polled after completion");
+                    return Poll::Ready(match answer {
+                        Ok(()) => Ok(this.validator.accept(&this.token, verified)),
+                        Err(error) => settle(Err(error)),
+                    });
+                }
+            }
+        }
+    }
+}
