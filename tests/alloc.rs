@@ -5,16 +5,17 @@
 //! One `#[test]` on purpose: the allocator's counters are process-wide, so nothing else may
 //! run at the same time in this binary.
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use common::*;
 use http::{Request, Response};
 use serde_json::json;
+use support::*;
 use tower::{Layer, Service, service_fn};
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, StaticKey};
 

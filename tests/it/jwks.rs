@@ -2,8 +2,6 @@
 //! behaviour each test controls: rotation, unknown-`kid` floods, outages, caching headers,
 //! OIDC discovery and issuer routing.
 
-mod common;
-
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::net::SocketAddr;
@@ -11,12 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, routing};
-use common::*;
 use futures_util::FutureExt;
 use futures_util::stream::{self, StreamExt};
 use jsonwebtoken::jwk::Jwk;

@@ -2,8 +2,7 @@
 //! and fed through the same property as its target (fuzz/src/lib.rs, compiled in here);
 //! and every committed seed, replayed through its target's property.
 
-#[path = "../fuzz/src/lib.rs"]
-mod fuzz_checks;
+use crate::fuzz_checks;
 
 use std::path::Path;
 

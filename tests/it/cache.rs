@@ -1,12 +1,10 @@
 //! The verified-token cache: hits skip verification, and a hit is still refused when the
 //! token has expired, has been revoked, or its key has left the resolver's key set.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use tower_jwt_auth::issue::{SigningKey, TokenIssuer};

@@ -8,17 +8,15 @@
 //! aws-lc-rs (HMAC) or jsonwebtoken's signer (RSA, ECDSA) over exactly those bytes, or given
 //! a garbage signature, so that every byte is the test's choice.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::*;
 use aws_lc_rs::hmac;
 use axum::routing;
 use axum::{Json, Router};
-use common::*;
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

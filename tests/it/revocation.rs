@@ -1,13 +1,11 @@
 //! The layer with a revocation store that answers later (the response future waits for it)
 //! and with one that fails (503, never a pass).
 
-mod common;
-
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::support::*;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use serde_json::json;

@@ -1,14 +1,14 @@
-//! Every row of the error table and every algorithm family, over a real axum server on loopback.
-
-mod common;
+//! Every row of the error table and every algorithm family against an axum router, in
+//! process through `oneshot` (no socket needed); CORS preflights and request bodies over a
+//! real loopback connection, where the framing is what is tested.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::Body;
 use axum::routing;
 use axum::{Json, Router};
-use common::*;
 use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -67,8 +67,8 @@ fn hs256() -> JwtAuthBuilder<TestClaims, StaticKey> {
 }
 
 /// Serves `routes()` behind the default HS256 layer.
-async fn hs256_server() -> SocketAddr {
-    serve(routes().layer(hs256().build().unwrap())).await
+fn hs256_server() -> Server {
+    in_process(routes().layer(hs256().build().unwrap()))
 }
 
 /// HS256 token with the `A` secret.
@@ -175,7 +175,7 @@ async fn own_key_accepted_other_pair_rejected(alg: Algorithm) {
         .algorithms([alg])
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
 
     let good = mint(alg, Pair::A, &claims(json!({})));
     let r = get_with_token(addr, "/details", &good).await;
@@ -233,7 +233,7 @@ async fn allowed_alg_but_key_bound_to_another_alg_is_rejected() {
                 .algorithms(all_algorithms())
                 .build()
                 .unwrap();
-        let addr = serve(routes().layer(layer)).await;
+        let addr = in_process(routes().layer(layer));
         for token_alg in all_algorithms() {
             let token = mint(token_alg, Pair::A, &claims(json!({})));
             let r = get_with_token(addr, "/me", &token).await;
@@ -255,7 +255,7 @@ async fn token_alg_outside_allowed_list_is_rejected() {
     .algorithms([Algorithm::ES256])
     .build()
     .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::EdDSA] {
         let token = mint(alg, Pair::A, &claims(json!({})));
         let r = get_with_token(addr, "/me", &token).await;
@@ -285,7 +285,7 @@ fn unsigned(header: &str, signature: &str) -> String {
 
 #[tokio::test]
 async fn alg_none_unsigned_token_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for alg in ["none", "None", "NONE"] {
         let token = unsigned(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#), "");
         assert!(token.ends_with('.'));
@@ -297,7 +297,7 @@ async fn alg_none_unsigned_token_is_rejected() {
 /// An allowed `alg` with the signature stripped (`header.payload.`) is a bad signature.
 #[tokio::test]
 async fn allowed_alg_with_empty_signature_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let good = hs(claims(json!({})));
     let stripped = &good[..=good.rfind('.').unwrap()];
     let r = get_with_token(addr, "/me", stripped).await;
@@ -306,7 +306,7 @@ async fn allowed_alg_with_empty_signature_is_rejected() {
 
 #[tokio::test]
 async fn alg_none_with_garbage_signature_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for alg in ["none", "None", "NONE", "nOnE"] {
         let token = unsigned(
             &format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
@@ -340,7 +340,7 @@ fn rsa_pem_layer(algorithms: &[Algorithm]) -> JwtAuthLayer<TestClaims> {
 
 #[tokio::test]
 async fn key_confusion_hs256_with_rsa_public_pem_is_rejected() {
-    let addr = serve(routes().layer(rsa_pem_layer(&[Algorithm::RS256]))).await;
+    let addr = in_process(routes().layer(rsa_pem_layer(&[Algorithm::RS256])));
     let genuine = mint(Algorithm::RS256, Pair::A, &claims(json!({})));
     assert_ok(&get_with_token(addr, "/me", &genuine).await, "alice");
     let forged = hs256_signed_with_rsa_public_pem();
@@ -351,7 +351,7 @@ async fn key_confusion_hs256_with_rsa_public_pem_is_rejected() {
 #[tokio::test]
 async fn key_confusion_is_rejected_even_when_hs256_is_allowed() {
     let layer = rsa_pem_layer(&[Algorithm::RS256, Algorithm::HS256]);
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let genuine = mint(Algorithm::RS256, Pair::A, &claims(json!({})));
     assert_ok(&get_with_token(addr, "/me", &genuine).await, "alice");
     let forged = hs256_signed_with_rsa_public_pem();
@@ -363,12 +363,12 @@ async fn key_confusion_is_rejected_even_when_hs256_is_allowed() {
 // Key sets
 // ---------------------------------------------------------------------------------------------
 
-async fn key_set_server(keys: Vec<VerificationKey>) -> SocketAddr {
+fn key_set_server(keys: Vec<VerificationKey>) -> Server {
     let layer = JwtAuthLayer::<TestClaims>::builder(KeySet::new(keys))
         .algorithms(all_algorithms())
         .build()
         .unwrap();
-    serve(routes().layer(layer)).await
+    in_process(routes().layer(layer))
 }
 
 fn three_named_keys() -> Vec<VerificationKey> {
@@ -381,7 +381,7 @@ fn three_named_keys() -> Vec<VerificationKey> {
 
 #[tokio::test]
 async fn key_set_selects_key_by_kid() {
-    let addr = key_set_server(three_named_keys()).await;
+    let addr = key_set_server(three_named_keys());
     for (alg, pair, kid) in [
         (Algorithm::ES256, Pair::A, "ec-a"),
         (Algorithm::ES256, Pair::B, "ec-b"),
@@ -401,7 +401,7 @@ async fn key_set_selects_key_by_kid() {
 
 #[tokio::test]
 async fn key_set_kid_naming_key_of_another_alg_is_rejected() {
-    let addr = key_set_server(three_named_keys()).await;
+    let addr = key_set_server(three_named_keys());
     let token = mint_kid(Algorithm::ES256, Pair::A, Some("ed-a"));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token algorithm is not allowed");
@@ -409,7 +409,7 @@ async fn key_set_kid_naming_key_of_another_alg_is_rejected() {
 
 #[tokio::test]
 async fn key_set_unknown_kid_is_invalid_token() {
-    let addr = key_set_server(three_named_keys()).await;
+    let addr = key_set_server(three_named_keys());
     for kid in ["ec-c", "", "EC-A", "../ec-a"] {
         let token = mint_kid(Algorithm::ES256, Pair::A, Some(kid));
         let r = get_with_token(addr, "/me", &token).await;
@@ -419,7 +419,7 @@ async fn key_set_unknown_kid_is_invalid_token() {
 
 #[tokio::test]
 async fn key_set_without_kid_uses_the_only_fitting_key() {
-    let addr = key_set_server(three_named_keys()).await;
+    let addr = key_set_server(three_named_keys());
     // Only one EdDSA key in the set.
     let token = mint_kid(Algorithm::EdDSA, Pair::A, None);
     let r = get_with_token(addr, "/details", &token).await;
@@ -430,7 +430,7 @@ async fn key_set_without_kid_uses_the_only_fitting_key() {
 
 #[tokio::test]
 async fn key_set_without_kid_and_two_fitting_keys_is_invalid_token() {
-    let addr = key_set_server(three_named_keys()).await;
+    let addr = key_set_server(three_named_keys());
     // Two ES256 keys: without a kid there is no telling which.
     let token = mint_kid(Algorithm::ES256, Pair::A, None);
     let r = get_with_token(addr, "/me", &token).await;
@@ -462,7 +462,7 @@ async fn key_set_from_jwks_json_verifies_by_kid() {
         .algorithms(all_algorithms())
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
 
     for (alg, kid) in [
         (Algorithm::RS256, "rsa-a"),
@@ -502,14 +502,14 @@ async fn key_set_from_jwks_json_verifies_by_kid() {
 
 #[tokio::test]
 async fn expired_within_default_leeway_is_accepted() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(json!({ "sub": "alice", "exp": now() - 30 }));
     assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
 }
 
 #[tokio::test]
 async fn expired_beyond_default_leeway_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(json!({ "sub": "alice", "exp": now() - 90 }));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token has expired");
@@ -518,7 +518,7 @@ async fn expired_beyond_default_leeway_is_rejected() {
 #[tokio::test]
 async fn zero_leeway_rejects_recently_expired_token() {
     let layer = hs256().leeway(Duration::ZERO).build().unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let token = hs(json!({ "sub": "alice", "exp": now() - 10 }));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token has expired");
@@ -528,7 +528,7 @@ async fn zero_leeway_rejects_recently_expired_token() {
 
 #[tokio::test]
 async fn nbf_in_future_beyond_leeway_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({ "nbf": now() + 90 })));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token is not valid yet");
@@ -536,14 +536,14 @@ async fn nbf_in_future_beyond_leeway_is_rejected() {
 
 #[tokio::test]
 async fn nbf_in_future_within_leeway_is_accepted() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({ "nbf": now() + 30 })));
     assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
 }
 
 #[tokio::test]
 async fn missing_exp_is_rejected_by_default() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(json!({ "sub": "alice" }));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token has no exp claim");
@@ -555,7 +555,7 @@ async fn empty_required_claims_accepts_token_without_exp() {
         .required_claims(Vec::<String>::new())
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let token = hs(json!({ "sub": "alice" }));
     assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
 }
@@ -563,7 +563,7 @@ async fn empty_required_claims_accepts_token_without_exp() {
 #[tokio::test]
 async fn required_claims_exp_and_jti() {
     let layer = hs256().required_claims(["exp", "jti"]).build().unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let both = hs(claims(json!({ "jti": "id-1" })));
     assert_ok(&get_with_token(addr, "/me", &both).await, "alice");
     let no_jti = hs(claims(json!({})));
@@ -583,27 +583,27 @@ fn unknown_required_claim_is_a_config_error() {
 // aud and iss
 // ---------------------------------------------------------------------------------------------
 
-async fn audience_server() -> SocketAddr {
-    serve(routes().layer(hs256().audience("orders-api").build().unwrap())).await
+fn audience_server() -> Server {
+    in_process(routes().layer(hs256().audience("orders-api").build().unwrap()))
 }
 
 #[tokio::test]
 async fn audience_as_string_matched_is_accepted() {
-    let addr = audience_server().await;
+    let addr = audience_server();
     let token = hs(claims(json!({ "aud": "orders-api" })));
     assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
 }
 
 #[tokio::test]
 async fn audience_as_array_matched_is_accepted() {
-    let addr = audience_server().await;
+    let addr = audience_server();
     let token = hs(claims(json!({ "aud": ["billing", "orders-api"] })));
     assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
 }
 
 #[tokio::test]
 async fn audience_as_string_unmatched_is_rejected() {
-    let addr = audience_server().await;
+    let addr = audience_server();
     for aud in ["billing", "orders-api-2", "ORDERS-API", ""] {
         let token = hs(claims(json!({ "aud": aud })));
         let r = get_with_token(addr, "/me", &token).await;
@@ -613,7 +613,7 @@ async fn audience_as_string_unmatched_is_rejected() {
 
 #[tokio::test]
 async fn audience_as_array_unmatched_is_rejected() {
-    let addr = audience_server().await;
+    let addr = audience_server();
     for aud in [json!(["billing", "shipping"]), json!([])] {
         let token = hs(claims(json!({ "aud": aud })));
         let r = get_with_token(addr, "/me", &token).await;
@@ -623,7 +623,7 @@ async fn audience_as_array_unmatched_is_rejected() {
 
 #[tokio::test]
 async fn missing_audience_when_configured_is_rejected() {
-    let addr = audience_server().await;
+    let addr = audience_server();
     let token = hs(claims(json!({})));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token audience is not accepted");
@@ -631,7 +631,7 @@ async fn missing_audience_when_configured_is_rejected() {
 
 #[tokio::test]
 async fn token_with_aud_but_no_audience_configured_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for aud in [json!("orders-api"), json!(["orders-api"])] {
         let token = hs(claims(json!({ "aud": aud })));
         let r = get_with_token(addr, "/me", &token).await;
@@ -639,18 +639,18 @@ async fn token_with_aud_but_no_audience_configured_is_rejected() {
     }
 }
 
-async fn issuer_server() -> SocketAddr {
+fn issuer_server() -> Server {
     let layer = hs256()
         .issuer("https://auth.example.com")
         .issuer("https://auth2.example.com")
         .build()
         .unwrap();
-    serve(routes().layer(layer)).await
+    in_process(routes().layer(layer))
 }
 
 #[tokio::test]
 async fn issuer_matched_is_accepted() {
-    let addr = issuer_server().await;
+    let addr = issuer_server();
     for iss in ["https://auth.example.com", "https://auth2.example.com"] {
         let token = hs(claims(json!({ "iss": iss })));
         assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
@@ -659,7 +659,7 @@ async fn issuer_matched_is_accepted() {
 
 #[tokio::test]
 async fn issuer_unmatched_is_rejected() {
-    let addr = issuer_server().await;
+    let addr = issuer_server();
     for iss in ["https://evil.example.com", "https://auth.example.com/", ""] {
         let token = hs(claims(json!({ "iss": iss })));
         let r = get_with_token(addr, "/me", &token).await;
@@ -669,7 +669,7 @@ async fn issuer_unmatched_is_rejected() {
 
 #[tokio::test]
 async fn issuer_missing_is_rejected() {
-    let addr = issuer_server().await;
+    let addr = issuer_server();
     let token = hs(claims(json!({})));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token issuer is not accepted");
@@ -681,7 +681,7 @@ async fn issuer_missing_is_rejected() {
 
 #[tokio::test]
 async fn crit_header_is_rejected() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for header in [
         r#"{"alg":"HS256","crit":["exp"],"exp":1}"#,
         r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
@@ -697,13 +697,13 @@ async fn crit_header_is_rejected() {
     }
 }
 
-async fn at_jwt_server() -> SocketAddr {
-    serve(routes().layer(hs256().expected_typ("at+jwt").build().unwrap())).await
+fn at_jwt_server() -> Server {
+    in_process(routes().layer(hs256().expected_typ("at+jwt").build().unwrap()))
 }
 
 #[tokio::test]
 async fn expected_typ_accepts_at_jwt() {
-    let addr = at_jwt_server().await;
+    let addr = at_jwt_server();
     for typ in ["at+jwt", "AT+JWT"] {
         let token = hs_with(|h| h.typ = Some(typ.into()), claims(json!({})));
         assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
@@ -712,7 +712,7 @@ async fn expected_typ_accepts_at_jwt() {
 
 #[tokio::test]
 async fn expected_typ_accepts_application_at_jwt() {
-    let addr = at_jwt_server().await;
+    let addr = at_jwt_server();
     let token = hs_with(
         |h| h.typ = Some("application/at+jwt".into()),
         claims(json!({})),
@@ -722,7 +722,7 @@ async fn expected_typ_accepts_application_at_jwt() {
 
 #[tokio::test]
 async fn expected_typ_rejects_jwt() {
-    let addr = at_jwt_server().await;
+    let addr = at_jwt_server();
     for typ in ["JWT", "application/jwt", "at+jwt2", "application/"] {
         let token = hs_with(|h| h.typ = Some(typ.into()), claims(json!({})));
         let r = get_with_token(addr, "/me", &token).await;
@@ -732,7 +732,7 @@ async fn expected_typ_rejects_jwt() {
 
 #[tokio::test]
 async fn expected_typ_rejects_missing_typ() {
-    let addr = at_jwt_server().await;
+    let addr = at_jwt_server();
     let token = hs_with(|h| h.typ = None, claims(json!({})));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "token type is not accepted");
@@ -752,7 +752,7 @@ fn token_of_about(len: usize) -> String {
 #[tokio::test]
 async fn token_over_max_token_size_is_rejected() {
     let layer = hs256().max_token_size(512).build().unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let small = token_of_about(400);
     assert!(small.len() <= 512, "{}", small.len());
     assert_ok(&get_with_token(addr, "/me", &small).await, "alice");
@@ -764,7 +764,7 @@ async fn token_over_max_token_size_is_rejected() {
 
 #[tokio::test]
 async fn default_size_cap_rejects_9_kib_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = token_of_about(9 * 1024);
     assert!(
         (8 * 1024 + 512..10 * 1024).contains(&token.len()),
@@ -777,7 +777,7 @@ async fn default_size_cap_rejects_9_kib_token() {
 
 #[tokio::test]
 async fn default_size_cap_accepts_7_kib_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = token_of_about(7 * 1024);
     assert!(
         (6 * 1024..8 * 1024 - 256).contains(&token.len()),
@@ -793,7 +793,7 @@ async fn default_size_cap_accepts_7_kib_token() {
 
 #[tokio::test]
 async fn not_a_jwt_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let good = hs(claims(json!({})));
     let (h, rest) = good.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
@@ -814,7 +814,7 @@ async fn not_a_jwt_is_invalid_token() {
 
 #[tokio::test]
 async fn bad_base64_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let good = hs(claims(json!({})));
     let (h, rest) = good.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
@@ -831,7 +831,7 @@ async fn bad_base64_is_invalid_token() {
 
 #[tokio::test]
 async fn bad_base64_in_payload_or_signature_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let good = hs(claims(json!({})));
     let (h, rest) = good.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
@@ -847,7 +847,7 @@ async fn bad_base64_in_payload_or_signature_is_invalid_token() {
 
 #[tokio::test]
 async fn header_not_json_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let payload = b64(claims(json!({})).to_string().as_bytes());
     for header in [
         &b"not json"[..],
@@ -868,7 +868,7 @@ async fn header_not_json_is_invalid_token() {
 /// worth pinning down: a correctly signed token whose header is `["HS256"]`.
 #[tokio::test]
 async fn header_that_is_a_json_array_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for header in [r#"["HS256"]"#, r#"["HS256",null,null]"#] {
         let token = mint_raw(
             header,
@@ -890,7 +890,7 @@ async fn claims_that_are_a_json_array_are_invalid_token() {
         .required_claims(Vec::<String>::new())
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let token = mint_raw(
         r#"{"alg":"HS256"}"#,
         br#"["alice"]"#,
@@ -903,7 +903,7 @@ async fn claims_that_are_a_json_array_are_invalid_token() {
 
 #[tokio::test]
 async fn claims_not_json_object_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for payload in [
         &b"not json"[..],
         b"",
@@ -920,7 +920,7 @@ async fn claims_not_json_object_is_invalid_token() {
 
 #[tokio::test]
 async fn claims_of_wrong_type_for_t_are_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for bad in [
         json!({ "exp": now() + 300 }),
         json!({ "sub": "alice", "scope": 7, "exp": now() + 300 }),
@@ -934,7 +934,7 @@ async fn claims_of_wrong_type_for_t_are_invalid_token() {
 
 #[tokio::test]
 async fn registered_claim_of_wrong_type_is_invalid_token() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for bad in [
         json!({ "sub": "alice", "exp": "tomorrow" }),
         json!({ "sub": "alice", "exp": -5 }),
@@ -955,13 +955,13 @@ async fn registered_claim_of_wrong_type_is_invalid_token() {
 
 #[tokio::test]
 async fn no_authorization_header_is_401_without_error() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     assert_no_credentials(&get(addr, "/me", &[]).await);
 }
 
 #[tokio::test]
 async fn bearer_scheme_is_case_insensitive() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({})));
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let value = format!("{scheme} {token}");
@@ -974,7 +974,7 @@ async fn bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn bearer_with_several_spaces_before_token_is_accepted() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let value = format!("Bearer    {}", hs(claims(json!({}))));
     assert_ok(
         &get(addr, "/me", &[("authorization", &value)]).await,
@@ -984,7 +984,7 @@ async fn bearer_with_several_spaces_before_token_is_accepted() {
 
 #[tokio::test]
 async fn other_scheme_is_401_without_error() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({})));
     for value in [
         "Basic YWxpY2U6c2VjcmV0".to_owned(),
@@ -998,7 +998,7 @@ async fn other_scheme_is_401_without_error() {
 
 #[tokio::test]
 async fn bearer_with_empty_token_is_invalid_request() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     for value in ["Bearer", "Bearer ", "bearer    "] {
         let r = get(addr, "/me", &[("authorization", value)]).await;
         assert_invalid_request(&r, "bearer token is empty");
@@ -1007,7 +1007,7 @@ async fn bearer_with_empty_token_is_invalid_request() {
 
 #[tokio::test]
 async fn token_with_space_is_invalid_request() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({})));
     let (h, rest) = token.split_once('.').unwrap();
     for value in [
@@ -1021,7 +1021,7 @@ async fn token_with_space_is_invalid_request() {
 
 #[tokio::test]
 async fn token_with_non_b64token_char_is_invalid_request() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({})));
     for c in [',', '"', '@', '!', '%', ';', '\\', '\t', '=', '*', '(', '<'] {
         let value = format!("Bearer {}{c}{}", &token[..10], &token[10..]);
@@ -1037,7 +1037,7 @@ async fn token_with_non_b64token_char_is_invalid_request() {
 
 #[tokio::test]
 async fn non_ascii_authorization_header_is_invalid_request() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let token = hs(claims(json!({})));
     let mut with_high_byte = format!("Bearer {token}").into_bytes();
     with_high_byte.push(0xff);
@@ -1049,7 +1049,7 @@ async fn non_ascii_authorization_header_is_invalid_request() {
 
 #[tokio::test]
 async fn two_authorization_headers_is_invalid_request() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let value = bearer(&hs(claims(json!({}))));
     for second in [value.as_str(), "Basic YWxpY2U6c2VjcmV0"] {
         let r = get(
@@ -1066,8 +1066,8 @@ async fn two_authorization_headers_is_invalid_request() {
 // Token sources
 // ---------------------------------------------------------------------------------------------
 
-async fn sources_server(sources: Vec<TokenSource>) -> SocketAddr {
-    serve(routes().layer(hs256().token_sources(sources).build().unwrap())).await
+fn sources_server(sources: Vec<TokenSource>) -> Server {
+    in_process(routes().layer(hs256().token_sources(sources).build().unwrap()))
 }
 
 fn x_access_token() -> http::HeaderName {
@@ -1079,8 +1079,7 @@ async fn token_in_cookie_and_header_is_invalid_request() {
     let addr = sources_server(vec![
         TokenSource::bearer(),
         TokenSource::cookie("access_token"),
-    ])
-    .await;
+    ]);
     let token = hs(claims(json!({})));
     let r = get(
         addr,
@@ -1099,8 +1098,7 @@ async fn token_in_custom_header_and_authorization_is_invalid_request() {
     let addr = sources_server(vec![
         TokenSource::bearer(),
         TokenSource::header(x_access_token()),
-    ])
-    .await;
+    ]);
     let token = hs(claims(json!({})));
     let r = get(
         addr,
@@ -1119,8 +1117,7 @@ async fn cookie_source_alone_is_accepted() {
     let addr = sources_server(vec![
         TokenSource::bearer(),
         TokenSource::cookie("access_token"),
-    ])
-    .await;
+    ]);
     let token = hs(claims(json!({})));
     for cookie in [
         format!("access_token={token}"),
@@ -1138,7 +1135,7 @@ async fn cookie_source_alone_is_accepted() {
 
 #[tokio::test]
 async fn bad_token_in_cookie_is_invalid_token() {
-    let addr = sources_server(vec![TokenSource::cookie("access_token")]).await;
+    let addr = sources_server(vec![TokenSource::cookie("access_token")]);
     let token = mint(Algorithm::HS256, Pair::B, &claims(json!({})));
     let r = get(addr, "/me", &[("cookie", &format!("access_token={token}"))]).await;
     assert_invalid_token(&r, &token, "token signature is invalid");
@@ -1146,7 +1143,7 @@ async fn bad_token_in_cookie_is_invalid_token() {
 
 #[tokio::test]
 async fn custom_header_source_alone_is_accepted() {
-    let addr = sources_server(vec![TokenSource::header(x_access_token())]).await;
+    let addr = sources_server(vec![TokenSource::header(x_access_token())]);
     let token = hs(claims(json!({})));
     assert_ok(
         &get(addr, "/me", &[("x-access-token", &token)]).await,
@@ -1163,13 +1160,13 @@ async fn custom_header_source_alone_is_accepted() {
 // Optional mode
 // ---------------------------------------------------------------------------------------------
 
-async fn optional_server() -> SocketAddr {
-    serve(routes().layer(hs256().optional(true).build().unwrap())).await
+fn optional_server() -> Server {
+    in_process(routes().layer(hs256().optional(true).build().unwrap()))
 }
 
 #[tokio::test]
 async fn optional_mode_without_token_runs_handler_with_none() {
-    let addr = optional_server().await;
+    let addr = optional_server();
     assert_ok(&get(addr, "/maybe", &[]).await, "none");
     // Another scheme is no bearer token either.
     let basic = [("authorization", "Basic YWxpY2U6c2VjcmV0")];
@@ -1178,7 +1175,7 @@ async fn optional_mode_without_token_runs_handler_with_none() {
 
 #[tokio::test]
 async fn optional_mode_with_bad_token_is_still_rejected() {
-    let addr = optional_server().await;
+    let addr = optional_server();
     let expired = hs(json!({ "sub": "alice", "exp": now() - 3600 }));
     let r = get_with_token(addr, "/maybe", &expired).await;
     assert_invalid_token(&r, &expired, "token has expired");
@@ -1188,7 +1185,7 @@ async fn optional_mode_with_bad_token_is_still_rejected() {
 
 #[tokio::test]
 async fn optional_mode_with_good_token_gives_some() {
-    let addr = optional_server().await;
+    let addr = optional_server();
     let token = hs(claims(json!({})));
     assert_ok(&get_with_token(addr, "/maybe", &token).await, "some:alice");
 }
@@ -1204,7 +1201,7 @@ const PREFLIGHT: [(&str, &str); 2] = [
 
 #[tokio::test]
 async fn cors_preflight_needs_token_by_default() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     assert_no_credentials(&send(addr, "OPTIONS", "/me", &PREFLIGHT).await);
 }
 
@@ -1289,7 +1286,7 @@ async fn cors_layer_outside_auth_answers_preflights_and_the_real_request_is_auth
             .layer(cors)
             .layer(hs256().build().unwrap()),
     );
-    let addr = serve(app).await;
+    let addr = in_process(app);
     let preflight = [
         PREFLIGHT[0],
         PREFLIGHT[1],
@@ -1337,20 +1334,20 @@ async fn cors_layer_outside_auth_answers_preflights_and_the_real_request_is_auth
 // Scopes and claim checks
 // ---------------------------------------------------------------------------------------------
 
-async fn admin_server() -> SocketAddr {
-    serve(routes().layer(hs256().required_scopes(["admin"]).build().unwrap())).await
+fn admin_server() -> Server {
+    in_process(routes().layer(hs256().required_scopes(["admin"]).build().unwrap()))
 }
 
 #[tokio::test]
 async fn required_scope_in_scope_claim_is_accepted() {
-    let addr = admin_server().await;
+    let addr = admin_server();
     let token = hs(claims(json!({ "scope": "read admin" })));
     assert_ok(&get_with_token(addr, "/me", &token).await, "alice");
 }
 
 #[tokio::test]
 async fn required_scope_missing_is_403_insufficient_scope() {
-    let addr = admin_server().await;
+    let addr = admin_server();
     for scope in [
         json!("read"),
         json!("administrator"),
@@ -1369,7 +1366,7 @@ async fn required_scope_missing_is_403_insufficient_scope() {
 
 #[tokio::test]
 async fn required_scope_from_scp_array() {
-    let addr = admin_server().await;
+    let addr = admin_server();
     let ok = hs(claims(json!({ "scp": ["read", "admin"] })));
     assert_ok(&get_with_token(addr, "/me", &ok).await, "alice");
     let ok = hs(claims(json!({ "scp": "read admin" })));
@@ -1382,7 +1379,7 @@ async fn required_scope_from_scp_array() {
 #[tokio::test]
 async fn several_required_scopes_are_all_named_in_challenge() {
     let layer = hs256().required_scopes(["read", "write"]).build().unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let both = hs(claims(json!({ "scope": "write read" })));
     assert_ok(&get_with_token(addr, "/me", &both).await, "alice");
     let one = hs(claims(json!({ "scope": "read" })));
@@ -1396,7 +1393,7 @@ async fn check_claims_false_is_403() {
         .check_claims(|c: &Claims<TestClaims>| c.sub == "alice")
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let alice = hs(claims(json!({})));
     assert_ok(&get_with_token(addr, "/me", &alice).await, "alice");
     let bob = hs(claims(json!({ "sub": "bob" })));
@@ -1417,7 +1414,7 @@ async fn check_claims_does_not_run_for_invalid_tokens() {
         })
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let expired = hs(json!({ "sub": "alice", "exp": now() - 3600 }));
     assert_eq!(get_with_token(addr, "/me", &expired).await.status, 401);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
@@ -1442,7 +1439,7 @@ async fn claims_extractor_gives_sub_exp_alg_kid() {
     .algorithms([Algorithm::ES384])
     .build()
     .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let exp = now() + 600;
     let mut header = Header::new(Algorithm::ES384);
     header.kid = Some("k-384".into());
@@ -1462,7 +1459,7 @@ async fn claims_extractor_gives_sub_exp_alg_kid() {
 
 #[tokio::test]
 async fn claims_extractor_without_layer_is_500_naming_jwt_auth_layer() {
-    let addr = serve(routes()).await;
+    let addr = in_process(routes());
     let token = hs(claims(json!({})));
     let r = get_with_token(addr, "/me", &token).await;
     assert_eq!(r.status, 500, "{r:?}");
@@ -1556,7 +1553,7 @@ fn json_responder(error: &AuthError, _request: &HeaderMap) -> Response<Body> {
 async fn custom_error_responder_json_body_is_used() {
     let layer = hs256().error_responder(json_responder).build().unwrap();
     let app = routes().layer(layer);
-    let addr = serve(app.clone()).await;
+    let addr = in_process(app.clone());
 
     let r = get(addr, "/me", &[]).await;
     assert_eq!(r.status, 401);
@@ -1609,7 +1606,7 @@ async fn custom_error_responder_closure_is_used() {
         })
         .build()
         .unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     let r = get(addr, "/me", &[]).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
@@ -1619,7 +1616,7 @@ async fn custom_error_responder_closure_is_used() {
 #[tokio::test]
 async fn custom_realm_is_named_in_challenges() {
     let layer = hs256().realm("orders").build().unwrap();
-    let addr = serve(routes().layer(layer)).await;
+    let addr = in_process(routes().layer(layer));
     assert_eq!(
         get(addr, "/me", &[]).await.challenge(),
         r#"Bearer realm="orders""#
@@ -1637,18 +1634,18 @@ async fn custom_realm_is_named_in_challenges() {
 
 type KeyResult = Result<std::sync::Arc<VerificationKey>, KeyError>;
 
-async fn failing_resolver_server(error: KeyError) -> SocketAddr {
+fn failing_resolver_server(error: KeyError) -> Server {
     let resolver = move |_: &TokenHeader<'_>| std::future::ready(KeyResult::Err(error.clone()));
     let layer = JwtAuthLayer::<TestClaims>::builder(resolver)
         .algorithms([Algorithm::HS256])
         .build()
         .unwrap();
-    serve(routes().layer(layer)).await
+    in_process(routes().layer(layer))
 }
 
 #[tokio::test]
 async fn unavailable_key_source_is_503_with_retry_after() {
-    let addr = failing_resolver_server(KeyError::unavailable(Some(Duration::from_secs(5)))).await;
+    let addr = failing_resolver_server(KeyError::unavailable(Some(Duration::from_secs(5))));
     let r = get_with_token(addr, "/me", &hs(claims(json!({})))).await;
     assert_eq!(r.status, 503, "{r:?}");
     assert_eq!(r.header("retry-after"), Some("5"));
@@ -1658,7 +1655,7 @@ async fn unavailable_key_source_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn unavailable_without_delay_gives_default_retry_after() {
-    let addr = failing_resolver_server(KeyError::unavailable(None)).await;
+    let addr = failing_resolver_server(KeyError::unavailable(None));
     let r = get_with_token(addr, "/me", &hs(claims(json!({})))).await;
     assert_eq!(r.status, 503, "{r:?}");
     assert_eq!(r.header("retry-after"), Some("10"));
@@ -1666,7 +1663,7 @@ async fn unavailable_without_delay_gives_default_retry_after() {
 
 #[tokio::test]
 async fn unavailable_key_source_still_answers_missing_token_with_401() {
-    let addr = failing_resolver_server(KeyError::unavailable(None)).await;
+    let addr = failing_resolver_server(KeyError::unavailable(None));
     assert_no_credentials(&get(addr, "/me", &[]).await);
     // And a malformed token never reaches the resolver.
     let r = get_with_token(addr, "/me", "abc").await;
@@ -1675,7 +1672,7 @@ async fn unavailable_key_source_still_answers_missing_token_with_401() {
 
 #[tokio::test]
 async fn resolver_not_found_is_invalid_token() {
-    let addr = failing_resolver_server(KeyError::not_found()).await;
+    let addr = failing_resolver_server(KeyError::not_found());
     let token = hs(claims(json!({})));
     let r = get_with_token(addr, "/me", &token).await;
     assert_invalid_token(&r, &token, "no key matches the token");
@@ -1683,7 +1680,7 @@ async fn resolver_not_found_is_invalid_token() {
 
 #[tokio::test]
 async fn grpc_request_gets_grpc_status_instead_of_challenge() {
-    let addr = hs256_server().await;
+    let addr = hs256_server();
     let grpc = ("content-type", "application/grpc");
     let r = get(addr, "/me", &[grpc]).await;
     assert_eq!(r.status, 200);
@@ -1692,7 +1689,7 @@ async fn grpc_request_gets_grpc_status_instead_of_challenge() {
     assert_eq!(r.header("content-type"), Some("application/grpc"));
     assert_eq!(r.header("www-authenticate"), None);
 
-    let addr = failing_resolver_server(KeyError::unavailable(None)).await;
+    let addr = failing_resolver_server(KeyError::unavailable(None));
     let value = bearer(&hs(claims(json!({}))));
     let r = get(addr, "/me", &[grpc, ("authorization", &value)]).await;
     assert_eq!(r.status, 200);
@@ -1757,7 +1754,7 @@ async fn tokens_minted_by_pyjwt_are_accepted() {
                 .algorithms([alg])
                 .build()
                 .unwrap();
-        let addr = serve(routes().layer(layer)).await;
+        let addr = in_process(routes().layer(layer));
         let r = get_with_token(addr, "/details", token).await;
         assert_eq!(r.status, 200, "PyJWT {name} token refused: {r:?}");
         let body: Value = serde_json::from_str(&r.body).unwrap();
@@ -1771,7 +1768,7 @@ async fn tokens_minted_by_pyjwt_are_accepted() {
                 .algorithms([alg])
                 .build()
                 .unwrap();
-        let addr = serve(routes().layer(layer)).await;
+        let addr = in_process(routes().layer(layer));
         let r = get_with_token(addr, "/me", token).await;
         assert_invalid_token(&r, token, "token signature is invalid");
     }

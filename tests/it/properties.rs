@@ -3,8 +3,7 @@
 //! claims around the configured rules, JWKS-like documents, `Cache-Control` directive
 //! lists. A smoke for `cargo test`; the fuzz targets (fuzz/README.md) go much further.
 
-#[path = "../fuzz/src/lib.rs"]
-mod fuzz_checks;
+use crate::fuzz_checks;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

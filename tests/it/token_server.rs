@@ -4,29 +4,27 @@
 //! guards (per-client and per-username rate limits, hashing slots), the body limit, and a
 //! failing revocation store.
 
-mod common;
-
-#[path = "../examples/token_server.rs"]
+#[path = "../../examples/token_server.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
-mod token_server;
+mod example;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{Pair, Reply, exchange, get_with_token, now, serve};
 use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Pair, Reply, exchange, get_with_token, now, serve};
 use futures_util::future::BoxFuture;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use jsonwebtoken::Header;
 use serde_json::{Value, json};
-use token_server::{AppState, LoginLimits, app};
+use example::{AppState, LoginLimits, app};
 use tower_jwt_auth::issue::{SigningKey, TokenIssuer};
 use tower_jwt_auth::jwks::JwksResolver;
 use tower_jwt_auth::revocation::{RevocationStore, StoreError};
@@ -343,7 +341,7 @@ async fn verify_accepts_valid_tokens_and_refuses_garbage() {
         expect_token_not_valid(&reply);
     }
     // A well-formed token signed by another key.
-    let foreign = common::mint(
+    let foreign = crate::support::mint(
         Algorithm::ES256,
         Pair::B,
         &json!({ "sub": USER, "exp": now() + 300, "jti": "j", "sid": "s" }),
@@ -407,7 +405,7 @@ async fn lifetimes_are_as_configured_and_expired_tokens_are_refused() {
             "sid": "expired-session",
             "token_type": token_type,
         });
-        common::mint_with_header(header.clone(), Pair::A, &claims)
+        crate::support::mint_with_header(header.clone(), Pair::A, &claims)
     };
     let expired_access = expired("access", "expired-access");
     let expired_refresh = expired("refresh", "expired-refresh");
@@ -418,7 +416,7 @@ async fn lifetimes_are_as_configured_and_expired_tokens_are_refused() {
             "sub": USER, "iat": now(), "exp": now() + 60, "jti": jti,
             "sid": "fresh-session", "token_type": token_type,
         });
-        common::mint_with_header(header.clone(), Pair::A, &claims)
+        crate::support::mint_with_header(header.clone(), Pair::A, &claims)
     };
     expect(
         &get_with_token(addr, ME, &fresh("access", "fa")).await,
@@ -450,7 +448,7 @@ async fn a_second_service_validates_access_tokens_through_the_jwks() {
     let kid = issuer.signing_key().kid().unwrap().to_owned();
     let addr = start(issuer).await;
 
-    let jwks = common::get(addr, "/.well-known/jwks.json", &[]).await;
+    let jwks = crate::support::get(addr, "/.well-known/jwks.json", &[]).await;
     let jwks = expect(&jwks, StatusCode::OK);
     let keys = jwks["keys"].as_array().expect("a key set");
     assert_eq!(keys.len(), 1, "jwks: {jwks}");
@@ -516,7 +514,7 @@ async fn a_second_service_validates_access_tokens_through_the_jwks() {
         reply.body
     );
     // A token of another key is refused.
-    let foreign = common::mint(
+    let foreign = crate::support::mint(
         Algorithm::ES256,
         Pair::B,
         &json!({ "sub": USER, "exp": now() + 300 }),
@@ -605,7 +603,7 @@ async fn the_attempt_after_the_per_client_burst_gets_429_with_retry_after() {
     expect_throttled(&reply);
 
     // Only logins are limited.
-    let reply = common::get(addr, "/.well-known/jwks.json", &[]).await;
+    let reply = crate::support::get(addr, "/.well-known/jwks.json", &[]).await;
     expect(&reply, StatusCode::OK);
 }
 

@@ -1,14 +1,12 @@
 //! Revocations outlive acceptance: driven through the leeway window with second-scale
 //! lifetimes, against a layer served over real HTTP. And a full store fails closed.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::*;
 use axum::Router;
 use axum::routing::get;
-use common::*;
 use serde_json::Value;
 use tower_jwt_auth::issue::{IssueError, SigningKey, TokenIssuer};
 use tower_jwt_auth::revocation::MemoryRevocationStore;

@@ -1,13 +1,11 @@
 //! The layer in front of a real tonic server on loopback, called by a real tonic client, by
 //! a raw HTTP/2 client (to see the trailers-only wire shape) and by Python's grpcio.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::support::*;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};

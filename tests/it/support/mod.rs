@@ -127,6 +127,27 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// Where a test's requests go: a loopback socket, for what happens on the wire (HTTP/2,
+/// framing, bodies, real clients), or the router itself through `oneshot`, for everything
+/// else (no socket, no connection).
+#[derive(Debug, Clone, Copy)]
+pub enum Server {
+    Loopback(SocketAddr),
+    /// Leaked, so that a handle is `Copy` like an address: a few kilobytes per test.
+    InProcess(&'static axum::Router),
+}
+
+impl From<SocketAddr> for Server {
+    fn from(addr: SocketAddr) -> Self {
+        Server::Loopback(addr)
+    }
+}
+
+/// `app` answering through `oneshot`, in this task.
+pub fn in_process(app: axum::Router) -> Server {
+    Server::InProcess(Box::leak(Box::new(app)))
+}
+
 /// A response as the tests look at it.
 #[derive(Debug)]
 pub struct Reply {
@@ -147,19 +168,23 @@ impl Reply {
     }
 }
 
-/// Sends `method path` with `headers` over a real HTTP/1.1 connection.
-/// Sends `method path` with `headers` over a real HTTP/1.1 connection.
-pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+/// Sends `method path` with `headers` to `to` (an HTTP/1.1 connection for a socket).
+pub async fn send(
+    to: impl Into<Server>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
-    send_bytes(addr, method, path, &headers).await
+    send_bytes(to, method, path, &headers).await
 }
 
-pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    send(addr, "GET", path, headers).await
+pub async fn get(to: impl Into<Server>, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(to, "GET", path, headers).await
 }
 
-pub async fn get_with_token(addr: SocketAddr, path: &str, token: &str) -> Reply {
-    get(addr, path, &[("authorization", &format!("Bearer {token}"))]).await
+pub async fn get_with_token(to: impl Into<Server>, path: &str, token: &str) -> Reply {
+    get(to, path, &[("authorization", &format!("Bearer {token}"))]).await
 }
 
 /// A token with hand-written header JSON and raw payload bytes (need not be JSON), signed
@@ -174,18 +199,35 @@ pub fn mint_raw(header_json: &str, payload: &[u8], alg: Algorithm, pair: Pair) -
 
 /// Like [`send`], with header values given as raw bytes (e.g. obs-text above 0x7F).
 pub async fn send_bytes(
-    addr: SocketAddr,
+    to: impl Into<Server>,
     method: &str,
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> Reply {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
+    let to = to.into();
+    let uri = match to {
+        Server::Loopback(addr) => format!("http://{addr}{path}"),
+        Server::InProcess(_) => path.to_owned(),
+    };
+    let mut request = Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
     }
-    exchange(request.body(Full::new(Bytes::new())).unwrap()).await
+    match to {
+        Server::Loopback(_) => exchange(request.body(Full::new(Bytes::new())).unwrap()).await,
+        Server::InProcess(app) => {
+            use tower::ServiceExt;
+            let request = request.body(axum::body::Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+        }
+    }
 }
 
 /// Sends `request` over a real HTTP/1.1 connection and collects the whole reply.

@@ -2,8 +2,6 @@
 //! pending-resolver path, `Validator` without tower, property tests over hostile requests,
 //! and (feature `tracing`) what a rejection logs.
 
-mod common;
-
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::pin::{Pin, pin};
@@ -12,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use http::{HeaderValue, Request, Response};
 use jsonwebtoken::Header;
 use proptest::prelude::*;
