@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/me",
             get(|claims: Claims<AnyClaims>| async move { Json(claims.custom().clone()) }),
         )
-        .layer(auth.build()?)
+        .route_layer(auth.build()?)
         .route("/health", get(|| async { "ok" }))
         .layer(common::http_layers());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

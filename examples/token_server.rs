@@ -322,7 +322,7 @@ impl AppState {
 /// `into_make_service_with_connect_info::<SocketAddr>()`: logins are limited per peer.
 pub fn app(state: AppState) -> Result<Router, tower_jwt_auth::ConfigError> {
     let auth = state.issuer.layer_builder::<Value>().build()?;
-    let api = Router::new().route("/api/me", get(me)).layer(auth);
+    let api = Router::new().route("/api/me", get(me)).route_layer(auth);
     Ok(Router::new()
         .route("/api/token/", post(login))
         .route("/api/token/refresh/", post(refresh))

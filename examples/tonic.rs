@@ -1,4 +1,6 @@
-//! The standard gRPC health service (`grpc.health.v1.Health`) behind `JwtAuthLayer`.
+//! A tonic gRPC server behind `JwtAuthLayer`: the standard health service
+//! (`grpc.health.v1.Health`) and `demo.Identity/WhoAmI`, an RPC that answers with the
+//! caller's `sub` and scopes, read from the claims the layer put into the request.
 //!
 //! ```text
 //! cargo run --example tonic
@@ -19,28 +21,42 @@
 #[allow(dead_code)] // the HTTP layers are for the HTTP examples
 mod common;
 
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use tonic::Status;
+use tonic::body::Body;
+use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, TraceLayer};
+use tower_jwt_auth::{Claims, JwtAuthLayer};
 use tracing::Level;
 
-/// What a token carries. An RPC handler reads it as `Claims<AppClaims>` from
-/// `request.extensions()`; the health service itself does not look at the caller.
+/// What a token carries beyond the registered claims.
 #[derive(Debug, serde::Deserialize)]
-#[allow(dead_code)]
-struct AppClaims {
-    sub: String,
-    #[serde(default)]
-    scope: Option<String>,
+pub(crate) struct AppClaims {
+    pub(crate) sub: String,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_tracing();
     let config = common::Config::from_env(50051)?;
-    let auth = config.auth::<AppClaims>().build()?;
+
+    let mut auth =
+        JwtAuthLayer::<AppClaims>::builder(config.key.clone()).algorithms([config.algorithm]);
+    if let Some(issuer) = &config.issuer {
+        auth = auth.issuer(issuer);
+    }
+    if let Some(audience) = &config.audience {
+        auth = auth.audience(audience);
+    }
+    let auth = auth.build()?;
+
     let addr = config.addr;
     if let Some(token) = config.sample_token("read")? {
         println!("Sample token (valid for one hour):\n{token}\n");
@@ -68,8 +84,82 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .layer(auth)
         .add_service(health)
+        .add_service(IdentityServer)
         .serve_with_shutdown(addr, common::shutdown_signal())
         .await?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// The messages of `demo.Identity`, written out with prost's derive (no `protoc` needed):
+///
+/// ```proto
+/// service Identity { rpc WhoAmI(WhoAmIRequest) returns (WhoAmIReply); }
+/// message WhoAmIRequest {}
+/// message WhoAmIReply { string sub = 1; repeated string scopes = 2; }
+/// ```
+pub(crate) mod identity {
+    /// `WhoAmI` takes nothing.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct WhoAmIRequest {}
+
+    /// Who the token says the caller is.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct WhoAmIReply {
+        #[prost(string, tag = "1")]
+        pub(crate) sub: String,
+        #[prost(string, repeated, tag = "2")]
+        pub(crate) scopes: Vec<String>,
+    }
+
+    /// The RPC's path.
+    pub(crate) const WHO_AM_I: &str = "/demo.Identity/WhoAmI";
+}
+
+/// `WhoAmI`: the claims are in the request's extensions, put there by the layer. A call
+/// without them never gets here; `internal` would mean the layer is missing.
+struct WhoAmI;
+
+impl UnaryService<identity::WhoAmIRequest> for WhoAmI {
+    type Response = identity::WhoAmIReply;
+    type Future = Ready<Result<tonic::Response<Self::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<identity::WhoAmIRequest>) -> Self::Future {
+        let reply = match request.extensions().get::<Claims<AppClaims>>() {
+            Some(claims) => Ok(tonic::Response::new(identity::WhoAmIReply {
+                sub: claims.sub.clone(),
+                scopes: claims.scopes().map(str::to_owned).collect(),
+            })),
+            None => Err(Status::internal("no claims: is JwtAuthLayer in front?")),
+        };
+        ready(reply)
+    }
+}
+
+/// The `demo.Identity` service, routed by hand as tonic's generated servers do.
+#[derive(Debug, Clone)]
+pub(crate) struct IdentityServer;
+
+impl NamedService for IdentityServer {
+    const NAME: &'static str = "demo.Identity";
+}
+
+impl tower::Service<http::Request<Body>> for IdentityServer {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != identity::WHO_AM_I {
+            return Box::pin(async { Ok(Status::unimplemented("no such method").into_http()) });
+        }
+        Box::pin(async move {
+            let mut grpc = Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(WhoAmI, request).await)
+        })
+    }
 }

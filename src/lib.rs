@@ -89,7 +89,8 @@ pub use future::ResponseFuture;
 pub use header::TokenHeader;
 pub use jsonwebtoken::Algorithm;
 pub use key::{
-    AlgorithmSet, KeyError, KeyResolver, KeySet, MultiIssuer, StaticKey, VerificationKey,
+    AlgorithmSet, BoxKeyFuture, DynKeyFuture, DynResolver, KeyError, KeyResolver, KeySet,
+    MultiIssuer, StaticKey, VerificationKey,
 };
 pub use layer::JwtAuthLayer;
 pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};

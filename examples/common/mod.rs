@@ -1,12 +1,13 @@
-//! What both example servers share: configuration from the environment, logging, a sample
-//! token for trying them out, and graceful shutdown.
+//! Infrastructure the example servers share: settings from the environment, logging, HTTP
+//! layers, a sample token for trying them out, and graceful shutdown. Each example builds
+//! its own `JwtAuthLayer` from these settings.
 
 use std::env;
 use std::error::Error;
 use std::net::SocketAddr;
 
 use jsonwebtoken::{EncodingKey, Header};
-use tower_jwt_auth::{Algorithm, JwtAuthBuilder, StaticKey};
+use tower_jwt_auth::{Algorithm, StaticKey};
 
 /// Development secret: public, so only for trying the examples out.
 const DEV_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
@@ -16,11 +17,11 @@ const DEV_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 pub(crate) struct Config {
     pub(crate) addr: SocketAddr,
     pub(crate) algorithm: Algorithm,
-    key: StaticKey,
+    pub(crate) key: StaticKey,
     /// The HS256 secret, when that is the key: then a sample token can be minted.
     secret: Option<String>,
-    issuer: Option<String>,
-    audience: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
 }
 
 impl Config {
@@ -37,19 +38,6 @@ impl Config {
             issuer: env::var("JWT_ISSUER").ok(),
             audience: env::var("JWT_AUDIENCE").ok(),
         })
-    }
-
-    /// A layer builder with this key, its algorithm, and the issuer and audience if set.
-    pub(crate) fn auth<T>(&self) -> JwtAuthBuilder<T, StaticKey> {
-        let mut builder = tower_jwt_auth::JwtAuthLayer::<T>::builder(self.key.clone())
-            .algorithms([self.algorithm]);
-        if let Some(iss) = &self.issuer {
-            builder = builder.issuer(iss);
-        }
-        if let Some(aud) = &self.audience {
-            builder = builder.audience(aud);
-        }
-        builder
     }
 
     /// With the HS256 secret: a token this server accepts, valid for an hour.

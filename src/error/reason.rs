@@ -97,20 +97,26 @@ pub(crate) const CLAIM_CHECK_FAILED: AuthError = AuthError::fixed(
 // Revocation.
 pub(crate) const REVOKED: AuthError =
     AuthError::fixed(ErrorKind::Revoked, "token has been revoked");
+#[cfg(feature = "issue")]
 pub(crate) const SESSION_REVOKED: AuthError =
     AuthError::fixed(ErrorKind::Revoked, "session has been revoked");
+#[cfg(feature = "issue")]
 pub(crate) const REFRESH_REUSED: AuthError =
     AuthError::fixed(ErrorKind::Revoked, "refresh token reused: session revoked");
 
 // Refresh and revocation at the issuer.
+#[cfg(feature = "issue")]
 pub(crate) const NOT_A_REFRESH_TOKEN: AuthError =
     AuthError::fixed(ErrorKind::InvalidType, "not a refresh token");
+#[cfg(feature = "issue")]
 pub(crate) const REFRESH_LACKS_IDS: AuthError = AuthError::fixed(
     ErrorKind::MissingClaim,
     "refresh token lacks sub, sid or exp",
 );
+#[cfg(feature = "issue")]
 pub(crate) const LACKS_JTI_OR_EXP: AuthError =
     AuthError::fixed(ErrorKind::MissingClaim, "token lacks jti or exp");
+#[cfg(feature = "issue")]
 pub(crate) const LACKS_SID: AuthError =
     AuthError::fixed(ErrorKind::MissingClaim, "token lacks sid");
 pub(crate) const REVOCATION_UNAVAILABLE: AuthError = AuthError::fixed(

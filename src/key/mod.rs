@@ -5,6 +5,7 @@
 //! `Result<Arc<VerificationKey>, KeyError>`.
 
 mod algorithms;
+mod dyn_resolver;
 mod key_set;
 mod multi_issuer;
 mod static_key;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use algorithms::AlgorithmSet;
+pub use dyn_resolver::{BoxKeyFuture, DynKeyFuture, DynResolver};
 pub use key_set::KeySet;
 pub use multi_issuer::MultiIssuer;
 pub use static_key::StaticKey;
@@ -33,7 +35,8 @@ use crate::header::TokenHeader;
 /// The returned future is polled once inside `Service::call`; a resolver whose future is
 /// ready at once (a static key, a cached key set) costs no allocation and no task switch.
 /// Because a pending future then moves into the response future, it must be [`Unpin`]:
-/// `std::future::Ready` is, and an `async` block becomes so with `Box::pin`.
+/// `std::future::Ready` is, and an `async` block becomes so with `Box::pin` (return a
+/// [`BoxKeyFuture`]). [`DynResolver`] puts resolvers of different types behind one.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -4,6 +4,9 @@
 //! Tests that need an outside program (Python's PyJWT and grpcio) are `#[ignore]`d under a
 //! plain `cargo test`; `scripts/test` installs those programs and runs them too.
 
+// The examples included by `examples` and `token_server` each bring their own `mod common`.
+#![allow(clippy::duplicate_mod)]
+
 mod support;
 
 /// The fuzz targets' properties (`fuzz/src/lib.rs`), shared with `properties` (the proptest
@@ -13,6 +16,7 @@ mod fuzz_checks;
 
 mod attacks;
 mod cache;
+mod examples;
 mod fuzz_regressions;
 mod grpc;
 mod http;

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -17,8 +17,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_jwt_auth::{
-    Algorithm, AuthError, Claims, ErrorKind, JwtAuthLayer, KeyError, StaticKey, TokenHeader,
-    TokenSource, Validator, VerificationKey,
+    Algorithm, AuthError, BoxKeyFuture, Claims, ErrorKind, JwtAuthLayer, KeyError, StaticKey,
+    TokenHeader, TokenSource, Validator, VerificationKey,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -26,7 +26,6 @@ use tower_jwt_auth::{
 // ---------------------------------------------------------------------------------------------
 
 type KeyResult = Result<Arc<VerificationKey>, KeyError>;
-type BoxKeyFuture = Pin<Box<dyn Future<Output = KeyResult> + Send>>;
 
 /// What the inner service answers: the claims it found in the request's extensions.
 fn describe(request: &Request<()>) -> String {
