@@ -20,7 +20,7 @@ FUZZ = pathlib.Path(__file__).resolve().parent
 VECTORS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ.parent.parent / "shared" / "vectors"
 CORPUS = FUZZ / "corpus"
 
-# tests/common's SECRET_A (the targets' secret) and SECRET_B (a wrong key).
+# tests/it/support's SECRET_A (the targets' secret) and SECRET_B (a wrong key).
 SECRET_A = b"test-secret-a-0123456789abcdef0123456789abcdef0123456789abcdef!!"
 SECRET_B = b"test-secret-b-0123456789abcdef0123456789abcdef0123456789abcdef!!"
 FAR = 4102444800  # 2100-01-01

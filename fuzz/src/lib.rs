@@ -1,8 +1,8 @@
 //! The properties the fuzz targets check, one public function per target. Each takes
 //! arbitrary bytes and panics when a property fails; libFuzzer reports the panic as a crash.
 //!
-//! The same file is compiled into the crate's own tests (`tests/properties.rs` for the
-//! proptest smoke, `tests/fuzz_regressions.rs` for minimised crashes) through `#[path]`, so
+//! The same file is compiled into the crate's own tests (`tests/it/properties.rs` for the
+//! proptest smoke, `tests/it/fuzz_regressions.rs` for minimised crashes) through `#[path]`, so
 //! it uses only crates that are dev-dependencies of `tower-jwt-auth` as well, and no
 //! `crate::` paths. The properties are written from the specifications (RFC 6750, 7515,
 //! 7517, 7518, 7519, 9111) and DESIGN.md, not from the code under test.
@@ -26,7 +26,7 @@ use tower_jwt_auth::{
     KeyResolver, KeySet, StaticKey, TokenHeader, TokenSource, Validator, VerificationKey,
 };
 
-/// The tests' HMAC secret (`tests/common`'s `SECRET_A`): 64 bytes, enough for HS512.
+/// The tests' HMAC secret (`tests/it/support`'s `SECRET_A`): 64 bytes, enough for HS512.
 pub const SECRET: &[u8] = b"test-secret-a-0123456789abcdef0123456789abcdef0123456789abcdef!!";
 
 const RSA_PUB: &[u8] = include_bytes!("../../tests/keys/rsa_a.pub");
