@@ -229,30 +229,87 @@ impl Scopes {
 
 /// `scope`: a string, else nothing granted (rather than an unreadable token).
 fn scope_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Scopes, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Lenient {
-        Spaced(String),
-        Other(de::IgnoredAny),
-    }
-    Ok(match Lenient::deserialize(deserializer)? {
-        Lenient::Spaced(s) => Scopes(Audience::One(s)),
-        Lenient::Other(_) => Scopes::default(),
-    })
+    deserializer.deserialize_any(LenientScopes { list: false })
 }
 
 /// `scp`: a string or an array of strings, else nothing granted.
 fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Scopes, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Lenient {
-        Scopes(Scopes),
-        Other(de::IgnoredAny),
+    deserializer.deserialize_any(LenientScopes { list: true })
+}
+
+/// Reads a scope claim in one pass, without buffering it: a string, an array of strings
+/// when `list`, and anything else (skipped, not parsed into a tree) as no scope at all.
+struct LenientScopes {
+    list: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for LenientScopes {
+    type Value = Scopes;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Scopes, D::Error> {
+        deserializer.deserialize_any(self)
     }
-    Ok(match Lenient::deserialize(deserializer)? {
-        Lenient::Scopes(scopes) => scopes,
-        Lenient::Other(_) => Scopes::default(),
-    })
+}
+
+impl<'de> Visitor<'de> for LenientScopes {
+    type Value = Scopes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("scopes")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scopes, E> {
+        Ok(Scopes(Audience::One(v.to_owned())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scopes, A::Error> {
+        if !self.list {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            return Ok(Scopes::default());
+        }
+        // Every element a string, or the list grants nothing.
+        let mut all = Vec::new();
+        let mut strings = true;
+        while let Some(element) = seq.next_element_seed(LenientScopes { list: false })? {
+            match element.0 {
+                Audience::One(scope) if strings => all.push(scope),
+                _ => strings = false,
+            }
+        }
+        Ok(if strings {
+            Scopes(Audience::Many(all))
+        } else {
+            Scopes::default()
+        })
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Scopes, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Scopes::default())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scopes, E> {
+        Ok(Scopes::default())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scopes, E> {
+        Ok(Scopes::default())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scopes, E> {
+        Ok(Scopes::default())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scopes, E> {
+        Ok(Scopes::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Scopes, E> {
+        Ok(Scopes::default())
+    }
 }
 
 /// The `aud` claim: one audience or several; serialized back as the token had it.
@@ -356,6 +413,30 @@ fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_are_read_leniently() {
+        let scopes = |json: &str| -> Vec<String> {
+            let c: RegisteredClaims = serde_json::from_str(json).unwrap();
+            c.scopes().map(str::to_owned).collect()
+        };
+        assert_eq!(scopes(r#"{"scope":"a  b"}"#), ["a", "b"]);
+        assert_eq!(scopes(r#"{"scp":["a","b"],"scope":"c"}"#), ["c", "a", "b"]);
+        assert_eq!(scopes(r#"{"scp":"a b"}"#), ["a", "b"]);
+        // Another type grants nothing, and does not make the claims unreadable.
+        for other in [
+            r#"{"scope":["a"]}"#,
+            r#"{"scope":7}"#,
+            r#"{"scp":["a",1]}"#,
+            r#"{"scp":[["a"]]}"#,
+            r#"{"scp":{"a":true}}"#,
+            r#"{"scope":null,"scp":false}"#,
+        ] {
+            assert!(scopes(other).is_empty(), "{other}");
+        }
+        let deep = format!(r#"{{"scp":{}{}}}"#, "[".repeat(3000), "]".repeat(3000));
+        assert!(scopes(&deep).is_empty());
+    }
 
     #[test]
     fn aud_string_or_array() {
