@@ -5,6 +5,7 @@
 set -euo pipefail
 
 cargo build --quiet --examples
+examples=${CARGO_TARGET_DIR:-target}/debug/examples
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 failures=0
@@ -20,7 +21,7 @@ expect() { # name, expected, actual
 
 # Starts an example on a free port; waits until it has printed its sample token.
 start() { # example, port
-    PORT=$2 "target/debug/examples/$1" >"$dir/$1.out" 2>"$dir/$1.err" &
+    PORT=$2 "$examples/$1" >"$dir/$1.out" 2>"$dir/$1.err" &
     echo $! >"$dir/$1.pid"
     for _ in $(seq 100); do
         grep -q '^ey' "$dir/$1.out" 2>/dev/null && return 0
@@ -46,6 +47,7 @@ token=$(grep -m1 '^ey' "$dir/axum.out")
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 expect "GET /health without token is 200" 200 "$(code "http://127.0.0.1:$p/health")"
 expect "GET /me without token is 401" 401 "$(code "http://127.0.0.1:$p/me")"
+expect "GET /nope (no such route) is 404, not 401" 404 "$(code "http://127.0.0.1:$p/nope")"
 expect "GET /me challenge has no error" 'www-authenticate: Bearer realm="api"' \
     "$(curl -s -D - -o /dev/null "http://127.0.0.1:$p/me" | grep -i '^www-authenticate' | tr -d '\r')"
 expect "OPTIONS /me as a CORS preflight without token is 401" 401 \
@@ -73,7 +75,7 @@ stop axum
 # The axum example with an ES256 public key, issuer and audience from the environment.
 p=$(port)
 JWT_PUBLIC_KEY_FILE=tests/keys/p256_a.pub JWT_ALGORITHM=ES256 JWT_ISSUER=https://issuer.test \
-    JWT_AUDIENCE=orders PORT=$p target/debug/examples/axum >"$dir/es.out" 2>"$dir/es.err" &
+    JWT_AUDIENCE=orders PORT=$p "$examples"/axum >"$dir/es.out" 2>"$dir/es.err" &
 echo $! >"$dir/es.pid"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/health" && break; sleep 0.1; done
 es_token() { python3 -c '
@@ -110,7 +112,7 @@ print(jwt.encode(claims, open(sys.argv[1]).read(), algorithm=sys.argv[2], header
 for mode in JWKS_URL OIDC_ISSUER; do
     p=$(port)
     if [ $mode = JWKS_URL ]; then value="http://127.0.0.1:$web/jwks.json"; else value="http://127.0.0.1:$web"; fi
-    env "$mode=$value" JWT_AUDIENCE=my-api PORT=$p target/debug/examples/jwks >"$dir/jwks.out" 2>"$dir/jwks.err" &
+    env "$mode=$value" JWT_AUDIENCE=my-api PORT=$p "$examples"/jwks >"$dir/jwks.out" 2>"$dir/jwks.err" &
     echo $! >"$dir/jwks.pid"
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/health" && break; sleep 0.1; done
     iss="http://127.0.0.1:$web"
@@ -128,7 +130,7 @@ p=$(port)
 # One login at one username a minute after a burst of 3, so the fourth below is refused
 # however slow this machine is; the per-client burst is raised out of the way.
 DEMO_PASSWORD=s3cret LOGIN_USERNAME_PER_MINUTE=1 LOGIN_USERNAME_BURST=3 LOGIN_IP_BURST=20 \
-    PORT=$p target/debug/examples/token_server >"$dir/ts.out" 2>"$dir/ts.err" &
+    PORT=$p "$examples"/token_server >"$dir/ts.out" 2>"$dir/ts.err" &
 echo $! >"$dir/token_server.pid"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/.well-known/jwks.json" && break; sleep 0.1; done
 post() { curl -s -o "$dir/body.json" -w '%{http_code}' -X POST -H 'content-type: application/json' -d "$2" "http://127.0.0.1:$p$1"; }
