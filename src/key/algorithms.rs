@@ -73,7 +73,12 @@ impl AlgorithmSet {
 }
 
 fn bit(alg: Algorithm) -> u16 {
-    let index = match alg {
+    index(alg).map_or(0, |index| 1 << index)
+}
+
+/// `alg`'s place among the 12 algorithms, for tables indexed by algorithm.
+pub(crate) fn index(alg: Algorithm) -> Option<usize> {
+    Some(match alg {
         Algorithm::HS256 => 0,
         Algorithm::HS384 => 1,
         Algorithm::HS512 => 2,
@@ -87,9 +92,8 @@ fn bit(alg: Algorithm) -> u16 {
         Algorithm::ES384 => 10,
         Algorithm::EdDSA => 11,
         // An algorithm added to jsonwebtoken later is in no set until listed here.
-        _ => return 0,
-    };
-    1 << index
+        _ => return None,
+    })
 }
 
 impl FromIterator<Algorithm> for AlgorithmSet {

@@ -8,6 +8,7 @@ mod algorithms;
 mod dyn_resolver;
 mod key_set;
 mod multi_issuer;
+mod prepared;
 mod static_key;
 mod verification_key;
 

@@ -9,6 +9,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
 use super::AlgorithmSet;
+use super::prepared::Prepared;
 use crate::error::ConfigError;
 
 /// RSA moduli below this many bits are refused (RFC 7518 §3.3, NIST SP 800-131A).
@@ -32,6 +33,7 @@ pub struct VerificationKey {
     key: DecodingKey,
     algorithms: AlgorithmSet,
     kid: Option<String>,
+    prepared: Prepared,
 }
 
 impl VerificationKey {
@@ -91,6 +93,7 @@ impl VerificationKey {
             key,
             algorithms: AlgorithmSet::one(algorithm),
             kid: None,
+            prepared: Prepared::default(),
         })
     }
 
@@ -154,10 +157,24 @@ impl VerificationKey {
             }
         }
         let key = DecodingKey::from_jwk(jwk).map_err(ConfigError::InvalidKey)?;
+        let prepared = match &jwk.algorithm {
+            AlgorithmParameters::RSA(rsa) => {
+                let (n, e) = (
+                    URL_SAFE_NO_PAD.decode(&rsa.n),
+                    URL_SAFE_NO_PAD.decode(&rsa.e),
+                );
+                match (n, e) {
+                    (Ok(n), Ok(e)) => Prepared::for_rsa_components(&n, &e),
+                    _ => return bad("bad RSA modulus or exponent"),
+                }
+            }
+            _ => Prepared::default(),
+        };
         Ok(VerificationKey {
             key,
             algorithms,
             kid: jwk.common.key_id.clone(),
+            prepared,
         })
     }
 
@@ -185,6 +202,12 @@ impl VerificationKey {
     /// The jsonwebtoken key.
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.key
+    }
+
+    /// Whether `signature` is this key's, with `alg`, over `message`. The caller checks
+    /// that the key is bound to `alg`; the per-key crypto state is made on first use.
+    pub(crate) fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.prepared.verify(&self.key, alg, message, signature)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::clock::now;
 use crate::error::{AuthError, reason, trace};
 use crate::header::TokenHeader;
 use crate::json::{JsonError, from_object};
-use crate::jws::{Parts, with_decoded};
+use crate::jws::{Parts, Split, with_decoded};
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
 use crate::revocation::{self, RevocationStore};
 use crate::rules::Rules;
@@ -88,6 +88,8 @@ pub(crate) enum Verdict<T, R: KeyResolver> {
 
 /// What the header (and, for issuer routing, the payload's `iss`) said before the key.
 struct TokenMeta {
+    /// Where the token's parts end: the signature check needs no second search.
+    split: Split,
     alg: Algorithm,
     kid: Option<Box<str>>,
     /// The `iss` the key was chosen by; the verified `iss` must be the same.
@@ -224,6 +226,7 @@ where
                 (resolver.resolve(&header), None)
             };
             let meta = TokenMeta {
+                split: parts.ends(),
                 alg: header.alg(),
                 kid: header.kid_owned(),
                 routed_issuer,
@@ -240,12 +243,13 @@ where
         key: Result<Arc<VerificationKey>, KeyError>,
     ) -> Result<Verified<T>, AuthError> {
         let TokenMeta {
+            split,
             alg,
             kid,
             routed_issuer,
         } = meta;
         let (custom, registered, key) = self
-            .verify_signed(token, alg, routed_issuer.as_deref(), key)
+            .verify_signed(Parts::at(token, split), alg, routed_issuer.as_deref(), key)
             .map_err(|e| e.with_token(alg, kid.as_deref()))?;
         let claims = Claims::from_parts(custom, registered, alg, kid);
         self.run_checks(&claims)
@@ -258,7 +262,7 @@ where
 
     fn verify_signed(
         &self,
-        token: &str,
+        parts: Parts<'_>,
         alg: Algorithm,
         routed_issuer: Option<&str>,
         key: Result<Arc<VerificationKey>, KeyError>,
@@ -267,7 +271,6 @@ where
         if !key.algorithms().contains(alg) {
             return Err(reason::ALG_NOT_ALLOWED);
         }
-        let parts = Parts::split(token)?;
         parts.verify(alg, &key)?;
         with_decoded(parts.payload, |json| {
             // Registered claims and scopes in one pass (checked before your type is
