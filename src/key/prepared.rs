@@ -21,7 +21,8 @@ pub(crate) struct Prepared {
     #[cfg(feature = "aws-lc-rs")]
     rsa_der: Option<Box<[u8]>>,
     #[cfg(feature = "aws-lc-rs")]
-    slots: [OnceLock<Option<aws::Ready>>; 12],
+    /// Boxed: an HMAC key is over a kilobyte, and most slots stay empty.
+    slots: [OnceLock<Option<Box<aws::Ready>>>; 12],
 }
 
 impl Prepared {
@@ -59,7 +60,7 @@ impl Prepared {
                     Some(der) => Some(&der[..]),
                     None => key.try_get_as_bytes().ok(),
                 };
-                bytes.and_then(|bytes| aws::Ready::new(alg, bytes))
+                bytes.and_then(|bytes| aws::Ready::new(alg, bytes)).map(Box::new)
             });
             ready
                 .as_ref()
