@@ -80,8 +80,9 @@ mod aws {
     use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
     use jsonwebtoken::Algorithm;
 
-    /// One key, ready for one algorithm.
+    /// One key, ready for one algorithm. Boxed where it is kept.
     #[derive(Clone)]
+    #[allow(clippy::large_enum_variant)]
     pub(super) enum Ready {
         Hmac(hmac::Key),
         Public(ParsedPublicKey),
