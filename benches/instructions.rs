@@ -1,0 +1,99 @@
+//! Instructions per token check, counted rather than timed: `benches/instructions.sh` runs
+//! this binary under valgrind's callgrind twice per case, with a different number of
+//! checks, and divides the difference, so start-up and key set-up drop out. On a shared VM
+//! whose timings wander by ±10 %, the counts repeat to the instruction.
+//!
+//! ```text
+//! instructions <ours|raw> <hs256|rs256|es256|eddsa> <checks>
+//! ```
+//!
+//! `ours` is `Validator::validate` with the cache off (the layer's cold path without the
+//! HTTP request around it); `raw` is `jsonwebtoken::decode` with the same checks (`exp`,
+//! `nbf`, `iss`, `aud`, leeway 60 s) into the same claims type, the same token.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use futures_util::FutureExt;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use tower_jwt_auth::{StaticKey, Validator};
+
+const ISSUER: &str = "https://auth.example.com";
+const AUDIENCE: &str = "orders-api";
+const SECRET: &[u8] = b"test-secret-a-0123456789abcdef0123456789abcdef0123456789abcdef!!";
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    sub: String,
+    scope: Option<String>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(who), Some(alg), Some(checks)) = (args.get(1), args.get(2), args.get(3)) else {
+        // `cargo bench` runs every bench target: without arguments there is nothing to count.
+        eprintln!("usage: instructions <ours|raw> <hs256|rs256|es256|eddsa> <checks>");
+        return;
+    };
+    let checks: usize = checks.parse().expect("a number of checks");
+    let (alg, file) = match alg.as_str() {
+        "hs256" => (Algorithm::HS256, ""),
+        "rs256" => (Algorithm::RS256, "rsa"),
+        "es256" => (Algorithm::ES256, "p256"),
+        "eddsa" => (Algorithm::EdDSA, "ed25519"),
+        other => panic!("unknown algorithm {other}"),
+    };
+    tower_jwt_auth::install_crypto_provider();
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    let read = |ext: &str| std::fs::read(keys.join(format!("{file}_a.{ext}"))).unwrap();
+    let (encoding, decoding, ours) = match alg {
+        Algorithm::HS256 => (
+            EncodingKey::from_secret(SECRET).unwrap(),
+            DecodingKey::from_secret(SECRET).unwrap(),
+            StaticKey::hmac(alg, SECRET).unwrap(),
+        ),
+        Algorithm::RS256 => (
+            EncodingKey::from_rsa_pem(&read("key")).unwrap(),
+            DecodingKey::from_rsa_pem(&read("pub")).unwrap(),
+            StaticKey::from_pem(alg, &read("pub")).unwrap(),
+        ),
+        Algorithm::ES256 => (
+            EncodingKey::from_ec_pem(&read("key")).unwrap(),
+            DecodingKey::from_ec_pem(&read("pub")).unwrap(),
+            StaticKey::from_pem(alg, &read("pub")).unwrap(),
+        ),
+        _ => (
+            EncodingKey::from_ed_pem(&read("key")).unwrap(),
+            DecodingKey::from_ed_pem(&read("pub")).unwrap(),
+            StaticKey::from_pem(alg, &read("pub")).unwrap(),
+        ),
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "scope": "orders:read orders:write",
+        "iat": now, "exp": now + 3600,
+    });
+    let token = jsonwebtoken::encode(&Header::new(alg), &claims, &encoding).unwrap();
+    if who == "raw" {
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        for _ in 0..checks {
+            let data = jsonwebtoken::decode::<Claims>(&token, &decoding, &validation).unwrap();
+            black_box((&data.claims.sub, &data.claims.scope));
+        }
+    } else {
+        let validator = Validator::<Claims>::builder(ours)
+            .algorithms([alg])
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .cache(false)
+            .build_validator()
+            .unwrap();
+        for _ in 0..checks {
+            let claims = validator.validate(&token).now_or_never().unwrap().unwrap();
+            black_box((&claims.sub, &claims.scope));
+        }
+    }
+}
