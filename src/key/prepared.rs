@@ -60,7 +60,9 @@ impl Prepared {
                     Some(der) => Some(&der[..]),
                     None => key.try_get_as_bytes().ok(),
                 };
-                bytes.and_then(|bytes| aws::Ready::new(alg, bytes)).map(Box::new)
+                bytes
+                    .and_then(|bytes| aws::Ready::new(alg, bytes))
+                    .map(Box::new)
             });
             ready
                 .as_ref()

@@ -811,12 +811,16 @@ async fn ecdsa_high_s_twin_of_a_valid_signature_is_accepted_not_a_forgery() {
     .build()
     .unwrap();
     let addr = serve(app(layer, Arc::default())).await;
-    let claims = payload_with(r#""jti":"twin-1""#);
-    // A low-S original (aws-lc does not normalise; about one try in two), so its twin is
-    // the high-S one.
-    let original = std::iter::repeat_with(|| es256(ES256_HEADER, claims.as_bytes(), Pair::A))
+    // A low-S original, so that its twin is the high-S one. aws-lc does not normalise
+    // (about one try in two is low-S); RustCrypto signs deterministically, so each try
+    // signs a different payload.
+    let original = (0..64)
+        .map(|try_| {
+            let claims = payload_with(&format!(r#""jti":"twin-1","try":{try_}"#));
+            es256(ES256_HEADER, claims.as_bytes(), Pair::A)
+        })
         .find(|t| !is_high_s(&b64_decode(split3(t).2)[32..]))
-        .unwrap();
+        .expect("no low-S signature in 64 tries");
     let (h, p, s) = split3(&original);
     let raw = b64_decode(s);
     let high_s = sub_256(&P256_N, &raw[32..]);
