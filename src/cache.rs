@@ -1,14 +1,15 @@
 //! The verified-token cache: a token seen (and accepted) before skips the signature.
 //!
-//! Keyed by the exact token text: the cache hashes it to find the entry, then compares the
-//! whole text, so two tokens never share an entry. An entry holds the claims (an `Arc`) and
+//! Keyed by the exact token text: the cache hashes its last bytes to find the entry, then
+//! compares the whole text, so two tokens never share an entry. An entry holds the claims (an `Arc`) and
 //! the key that verified them; a hit is still re-checked for `exp`/`nbf`, for the key
 //! still being the resolver's current one, and (by the caller) for revocation.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+use quick_cache::{Equivalent, Weighter};
 
 use crate::claims::Claims;
 use crate::key::VerificationKey;
@@ -47,7 +48,51 @@ impl Default for CacheLimits {
 /// Verified tokens, bounded in entries and in bytes; concurrent readers contend only on
 /// one of the cache's shards, never on a global lock.
 pub(crate) struct TokenCache<T> {
-    entries: Cache<Box<str>, Entry<T>, Weight>,
+    entries: Cache<TokenKey, Entry<T>, Weight>,
+}
+
+/// How many bytes of a token's end are hashed. They are its signature's (the last 16
+/// base64url characters: 96 bits), which nobody without the key can choose for a token
+/// that verifies, and only verified tokens are stored: hashing them is as good as hashing
+/// the whole token, for a tenth of the work. A lookup that copies a stored token's end
+/// meets that one entry and fails the full comparison.
+const HASHED_TAIL: usize = 16;
+
+fn tail(token: &str) -> &[u8] {
+    let bytes = token.as_bytes();
+    &bytes[bytes.len().saturating_sub(HASHED_TAIL)..]
+}
+
+/// A stored token.
+struct TokenKey(Box<str>);
+
+/// A token looked up, borrowed: hashed like [`TokenKey`], compared in full.
+struct Lookup<'a>(&'a str);
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        tail(&self.0).hash(state);
+    }
+}
+
+impl Hash for Lookup<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        tail(self.0).hash(state);
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl Equivalent<TokenKey> for Lookup<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
 }
 
 /// An entry weighs its token's bytes twice (the key, and claims decoded from it) plus a
@@ -60,9 +105,9 @@ struct Weight {
 /// Bookkeeping per entry besides the token: the claims' `Arc`, the key's, the map's.
 const OVERHEAD: u64 = 256;
 
-impl<T> Weighter<Box<str>, Entry<T>> for Weight {
-    fn weight(&self, token: &Box<str>, _entry: &Entry<T>) -> u64 {
-        (2 * token.len() as u64 + OVERHEAD).max(self.floor)
+impl<T> Weighter<TokenKey, Entry<T>> for Weight {
+    fn weight(&self, token: &TokenKey, _entry: &Entry<T>) -> u64 {
+        (2 * token.0.len() as u64 + OVERHEAD).max(self.floor)
     }
 }
 
@@ -79,15 +124,15 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
 
     /// The entry for exactly this token.
     pub(crate) fn get(&self, token: &str) -> Option<Entry<T>> {
-        self.entries.get(token)
+        self.entries.get(&Lookup(token))
     }
 
     pub(crate) fn insert(&self, token: &str, entry: Entry<T>) {
-        self.entries.insert(token.into(), entry);
+        self.entries.insert(TokenKey(token.into()), entry);
     }
 
     pub(crate) fn remove(&self, token: &str) {
-        self.entries.remove(token);
+        self.entries.remove(&Lookup(token));
     }
 
     #[cfg(test)]
@@ -117,6 +162,22 @@ mod tests {
         cache.insert("a.b.c", entry());
         assert!(cache.get("a.b.c").is_some());
         assert!(cache.get("a.b.c ").is_none() && cache.get("a.b.C").is_none());
+    }
+
+    #[test]
+    fn tokens_sharing_their_last_bytes_stay_apart() {
+        let cache = TokenCache::new(CacheLimits::default());
+        let tail = "0123456789abcdefXYZ";
+        cache.insert(&format!("one.{tail}"), entry());
+        assert!(cache.get(&format!("two.{tail}")).is_none());
+        cache.insert(&format!("two.{tail}"), entry());
+        assert_eq!(cache.len(), 2);
+        cache.remove(&format!("one.{tail}"));
+        assert!(cache.get(&format!("one.{tail}")).is_none());
+        assert!(cache.get(&format!("two.{tail}")).is_some());
+        // Shorter than the hashed tail: the whole token.
+        cache.insert("a.b", entry());
+        assert!(cache.get("a.b").is_some() && cache.get("a.c").is_none());
     }
 
     #[test]

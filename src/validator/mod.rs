@@ -37,7 +37,7 @@ pub(crate) use pending::PendingCheck;
 /// Validates tokens: size, shape, header, key, signature, registered claims, scopes,
 /// your claim checks and revocation, in that order. Cheap to clone (an `Arc`).
 ///
-/// Built with [`Validator::builder`](crate::JwtAuthBuilder); [`JwtAuthLayer`](crate::JwtAuthLayer)
+/// Built with [`Validator::builder`]; [`JwtAuthLayer`](crate::JwtAuthLayer)
 /// uses one inside.
 ///
 /// ```
