@@ -4,12 +4,13 @@
 //! whose timings wander by ±10 %, the counts repeat to the instruction.
 //!
 //! ```text
-//! instructions <ours|warm|raw> <hs256|rs256|es256|eddsa> <checks>
+//! instructions <ours|warm|miss|raw> <hs256|rs256|es256|eddsa> <checks>
 //! ```
 //!
 //! `ours` is `Validator::validate` with the cache off (the layer's cold path without the
 //! HTTP request around it); `warm` the same with the cache on, answering the same token
-//! each time; `raw` is `jsonwebtoken::decode` with the same checks (`exp`, `nbf`, `iss`,
+//! each time; `miss` the cache on with a token never seen before each time (600 are
+//! minted whatever `checks` is, at most 600, so minting drops out of the difference); `raw` is `jsonwebtoken::decode` with the same checks (`exp`, `nbf`, `iss`,
 //! `aud`, leeway 60 s) into the same claims type, the same token.
 #![allow(missing_docs)]
 
@@ -34,7 +35,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(who), Some(alg), Some(checks)) = (args.get(1), args.get(2), args.get(3)) else {
         // `cargo bench` runs every bench target: without arguments there is nothing to count.
-        eprintln!("usage: instructions <ours|warm|raw> <hs256|rs256|es256|eddsa> <checks>");
+        eprintln!("usage: instructions <ours|warm|miss|raw> <hs256|rs256|es256|eddsa> <checks>");
         return;
     };
     let checks: usize = checks.parse().expect("a number of checks");
@@ -73,9 +74,16 @@ fn main() {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = serde_json::json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "scope": "orders:read orders:write",
-        "iat": now, "exp": now + 3600,
+        "iat": now, "exp": now + 3600, "jti": "token-main",
     });
     let token = jsonwebtoken::encode(&Header::new(alg), &claims, &encoding).unwrap();
+    let fresh: Vec<String> = (0..if who == "miss" { 600 } else { 0 })
+        .map(|i| {
+            let mut claims = claims.clone();
+            claims["jti"] = format!("token-{i:04}").into();
+            jsonwebtoken::encode(&Header::new(alg), &claims, &encoding).unwrap()
+        })
+        .collect();
     if who == "raw" {
         let mut validation = Validation::new(alg);
         validation.set_issuer(&[ISSUER]);
@@ -89,11 +97,12 @@ fn main() {
             .algorithms([alg])
             .issuer(ISSUER)
             .audience(AUDIENCE)
-            .cache(who == "warm")
+            .cache(who != "ours")
             .build_validator()
             .unwrap();
-        for _ in 0..checks {
-            let claims = validator.validate(&token).now_or_never().unwrap().unwrap();
+        for i in 0..checks {
+            let token = fresh.get(i).unwrap_or(&token);
+            let claims = validator.validate(token).now_or_never().unwrap().unwrap();
             black_box((&claims.sub, &claims.scope));
         }
     }

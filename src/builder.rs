@@ -192,8 +192,9 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
 
     /// The verified-token cache: a token accepted before is accepted again without
     /// verifying its signature, as long as it is inside `exp`/`nbf`, its key is still the
-    /// resolver's, and (with a store) it is not revoked. Rejected tokens are never cached.
-    /// Defaults to on.
+    /// resolver's, your claim checks pass and (with a store) it is not revoked. A token is
+    /// stored the second time it is accepted, so tokens used once cost no insert; rejected
+    /// tokens are never stored. Defaults to on.
     pub fn cache(mut self, on: bool) -> Self {
         self.cache = on.then(|| self.cache.unwrap_or_default());
         self

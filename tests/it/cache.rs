@@ -52,8 +52,8 @@ async fn hits_skip_verification_misses_and_cache_off_do_not() {
     }
     assert_eq!(
         DESERIALIZED.load(Ordering::SeqCst) - before,
-        1,
-        "one verification, four hits"
+        2,
+        "two verifications (a token is stored on its second), three hits"
     );
 
     let uncached = hs256_validator(false, None);
@@ -68,7 +68,8 @@ async fn hits_skip_verification_misses_and_cache_off_do_not() {
     );
 
     // A flood of distinct valid tokens through a tiny cache: all accepted, and the cache
-    // stays bounded: validating them all again, at most a cache's worth are hits.
+    // stays bounded: validating them all again, at most a cache's worth are hits. (The
+    // first round stores none of them: a token is stored on its second verification.)
     let tiny = hs256_validator(true, Some((8, 1 << 20)));
     let flood: Vec<String> = (0..200)
         .map(|i| {
@@ -172,7 +173,7 @@ async fn revoked_token_is_refused_on_a_hit() {
         .clone();
     let pair = issuer.issue("ada", &()).unwrap();
     validator.validate(&pair.access).await.unwrap();
-    validator.validate(&pair.access).await.unwrap(); // now a hit
+    validator.validate(&pair.access).await.unwrap(); // stored: the next one is a hit
     issuer.revoke(&pair.access).await.unwrap();
     assert_eq!(
         validator.validate(&pair.access).await.unwrap_err().kind(),
@@ -201,7 +202,7 @@ async fn a_key_that_left_the_key_set_invalidates_its_entries() {
     header.kid = Some("a".into());
     let token = mint_with_header(header, Pair::A, &claims(json!({})));
     validator.validate(&token).await.unwrap();
-    validator.validate(&token).await.unwrap(); // a hit
+    validator.validate(&token).await.unwrap(); // stored: the next one is a hit
 
     // Rotated out: only key "b" remains.
     let b: VerificationKey = verification_key(Algorithm::ES256, Pair::B).with_kid("b");

@@ -1,9 +1,13 @@
 //! The verified-token cache: a token seen (and accepted) before skips the signature.
 //!
 //! Keyed by the exact token text: the cache hashes its last bytes to find the entry, then
-//! compares the whole text, so two tokens never share an entry. An entry holds the claims (an `Arc`) and
-//! the key that verified them; a hit is still re-checked for `exp`/`nbf`, for the key
-//! still being the resolver's current one, and (by the caller) for revocation.
+//! compares the whole text, so two tokens never share an entry. An entry holds the claims
+//! (an `Arc`) and the key that verified them. A token is stored the second time it is
+//! verified, not the first (`doorkeeper`), so one-shot tokens cost no insert. A hit is
+//! still re-checked for `exp`/`nbf`, for the key still being the resolver's current one,
+//! and (by the caller) for revocation.
+
+mod doorkeeper;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -11,6 +15,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, Weighter};
 
+use self::doorkeeper::{Doorkeeper, hash_tail};
 use crate::claims::Claims;
 use crate::key::VerificationKey;
 
@@ -49,6 +54,8 @@ impl Default for CacheLimits {
 /// one of the cache's shards, never on a global lock.
 pub(crate) struct TokenCache<T> {
     entries: Cache<TokenKey, Entry<T>, Weight>,
+    /// Tokens are stored on their second sight: see [`Doorkeeper`].
+    doorkeeper: Doorkeeper,
 }
 
 /// How many bytes of a token's end are hashed. They are its signature's (the last 16
@@ -119,6 +126,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         };
         TokenCache {
             entries: Cache::with_weighter(max_entries, limits.max_bytes, weight),
+            doorkeeper: Doorkeeper::new(max_entries),
         }
     }
 
@@ -127,7 +135,15 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         self.entries.get(&Lookup(token))
     }
 
-    pub(crate) fn insert(&self, token: &str, entry: Entry<T>) {
+    /// Stores a verified token if it was verified before (the admission rule); a token's
+    /// first verification only records it.
+    pub(crate) fn admit(&self, token: &str, entry: Entry<T>) {
+        if self.doorkeeper.seen_before(hash_tail(tail(token))) {
+            self.insert(token, entry);
+        }
+    }
+
+    fn insert(&self, token: &str, entry: Entry<T>) {
         self.entries.insert(TokenKey(token.into()), entry);
     }
 
