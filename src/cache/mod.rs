@@ -137,9 +137,10 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
 
     /// Stores a verified token if it was verified before (the admission rule); a token's
     /// first verification only records it.
-    pub(crate) fn admit(&self, token: &str, entry: Entry<T>) {
+    pub(crate) fn admit(&self, token: &str, claims: &Claims<T>, key: Arc<VerificationKey>) {
         if self.doorkeeper.seen_before(hash_tail(tail(token))) {
-            self.insert(token, entry);
+            let claims = claims.clone();
+            self.insert(token, Entry { claims, key });
         }
     }
 

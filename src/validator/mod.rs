@@ -327,13 +327,7 @@ where
     fn accept(&self, token: &str, verified: Verified<T>) -> Claims<T> {
         let Verified { claims, key } = verified;
         if let (Some(cache), Some(key)) = (&self.inner.cache, key) {
-            cache.admit(
-                token,
-                Entry {
-                    claims: claims.clone(),
-                    key,
-                },
-            );
+            cache.admit(token, &claims, key);
         }
         claims
     }
