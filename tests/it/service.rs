@@ -842,17 +842,26 @@ proptest! {
 // Tracing (feature `tracing`)
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `f` with a fmt subscriber writing into a buffer, and returns what was written.
+/// Runs `f` and returns what the fmt subscriber wrote on this thread meanwhile.
 #[cfg(feature = "tracing")]
 fn capture_logs(f: impl FnOnce()) -> String {
+    use std::cell::RefCell;
     use std::io::Write;
-    use std::sync::Mutex;
+    use std::sync::Once;
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
+    thread_local! {
+        static CAPTURED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    }
+
+    /// Appends to this thread's capture buffer while one is open, else drops the bytes.
+    struct ThreadBuffer;
+    impl Write for ThreadBuffer {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
+            CAPTURED.with_borrow_mut(|captured| {
+                if let Some(buffer) = captured {
+                    buffer.extend_from_slice(bytes);
+                }
+            });
             Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -860,24 +869,23 @@ fn capture_logs(f: impl FnOnce()) -> String {
         }
     }
 
-    // Register the rejection event's callsite from this thread before the subscriber
-    // exists (a too-large token is always logged), and rebuild interest once it does:
-    // tracing caches a callsite's interest when it is first hit, and a first hit on
-    // another test's thread, where no subscriber is set, would cache "never".
-    assert!(now_or_never(hs256_validator().validate(&"x".repeat(10_000))).is_err());
-
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        tracing::callsite::rebuild_interest_cache();
-        f();
+    // One process-wide subscriber, installed once: a scoped (`with_default`) subscriber
+    // races tracing's global callsite-interest cache when tests run in parallel (a callsite
+    // first hit on a thread with no subscriber can be cached as "never", and an event is
+    // then silently skipped). A global one makes every callsite's interest "always".
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(|| ThreadBuffer)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
     });
-    let logs = buffer.0.lock().unwrap().clone();
+
+    CAPTURED.with_borrow_mut(|captured| *captured = Some(Vec::new()));
+    f();
+    let logs = CAPTURED.with_borrow_mut(Option::take).unwrap_or_default();
     String::from_utf8(logs).unwrap()
 }
 
