@@ -8,6 +8,8 @@ use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::key::VerificationKey;
+
 /// Verified claims, put into the request's extensions by the layer.
 ///
 /// `T` is your claims type; `Claims<T>` derefs to it. Cloning is an `Arc` clone, so
@@ -32,6 +34,10 @@ struct Inner<T> {
     registered: RegisteredClaims,
     alg: Algorithm,
     kid: Option<Box<str>>,
+    /// The key whose signature check produced these claims (none for [`Claims::new`]):
+    /// a cache hit asks the resolver whether it is still current, without a second
+    /// reference count to bump on every hit.
+    verified_by: Option<Arc<VerificationKey>>,
 }
 
 impl<T> Claims<T> {
@@ -51,7 +57,7 @@ impl<T> Claims<T> {
     /// assert_eq!(claims.kid(), Some("k1"));
     /// ```
     pub fn new(custom: T, registered: RegisteredClaims, alg: Algorithm, kid: Option<&str>) -> Self {
-        Self::from_parts(custom, registered, alg, kid.map(Box::from))
+        Self::from_parts(custom, registered, alg, kid.map(Box::from), None)
     }
 
     pub(crate) fn from_parts(
@@ -59,6 +65,7 @@ impl<T> Claims<T> {
         registered: RegisteredClaims,
         alg: Algorithm,
         kid: Option<Box<str>>,
+        verified_by: Option<Arc<VerificationKey>>,
     ) -> Self {
         Claims {
             inner: Arc::new(Inner {
@@ -66,8 +73,14 @@ impl<T> Claims<T> {
                 registered,
                 alg,
                 kid,
+                verified_by,
             }),
         }
+    }
+
+    /// The key that verified these claims; `None` for claims made with [`Claims::new`].
+    pub(crate) fn verified_by(&self) -> Option<&Arc<VerificationKey>> {
+        self.inner.verified_by.as_ref()
     }
 
     /// Your claims type.

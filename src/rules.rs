@@ -57,7 +57,7 @@ impl Required {
 
 impl Rules {
     /// Before anything else: the size cap, so no base64 or JSON work is spent on a huge token.
-    pub(crate) fn check_size(&self, token: &str) -> Result<(), AuthError> {
+    pub(crate) fn check_size(&self, token: &[u8]) -> Result<(), AuthError> {
         if token.len() > self.max_token_size {
             return Err(reason::TOO_LARGE);
         }

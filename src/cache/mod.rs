@@ -1,38 +1,26 @@
 //! The verified-token cache: a token seen (and accepted) before skips the signature.
 //!
 //! Keyed by the exact token text: the cache hashes its last bytes to find the entry, then
-//! compares the whole text, so two tokens never share an entry. An entry holds the claims
-//! (an `Arc`) and the key that verified them. A token is stored the second time it is
+//! compares the whole text, so two tokens never share an entry. An entry is the claims (an
+//! `Arc`, which also holds the key that verified them): a hit bumps one reference count,
+//! the entry's own, and touches nothing that other tokens' hits touch. A token is stored the second time it is
 //! verified, not the first (`doorkeeper`), so one-shot tokens cost no insert. A hit is
 //! still re-checked for `exp`/`nbf`, for the key still being the resolver's current one,
-//! and (by the caller) for revocation.
+//! and (by the caller) for revocation. In front of the shared entries, each thread keeps
+//! its own copies of the few tokens it meets most (`front`), so that hits on one token
+//! from many cores do not contend.
 
 mod doorkeeper;
+mod front;
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, Weighter};
 
 use self::doorkeeper::{Doorkeeper, hash_tail};
+use self::front::{Front, Sighting};
 use crate::claims::Claims;
-use crate::key::VerificationKey;
-
-/// What a hit needs: the claims and the key that verified them.
-pub(crate) struct Entry<T> {
-    pub(crate) claims: Claims<T>,
-    pub(crate) key: Arc<VerificationKey>,
-}
-
-impl<T> Clone for Entry<T> {
-    fn clone(&self) -> Self {
-        Entry {
-            claims: self.claims.clone(),
-            key: Arc::clone(&self.key),
-        }
-    }
-}
 
 /// Bounds of the cache, each with its default.
 #[derive(Debug, Clone, Copy)]
@@ -53,9 +41,11 @@ impl Default for CacheLimits {
 /// Verified tokens, bounded in entries and in bytes; concurrent readers contend only on
 /// one of the cache's shards, never on a global lock.
 pub(crate) struct TokenCache<T> {
-    entries: Cache<TokenKey, Entry<T>, Weight>,
+    entries: Cache<TokenKey, Claims<T>, Weight>,
     /// Tokens are stored on their second sight: see [`Doorkeeper`].
     doorkeeper: Doorkeeper,
+    /// Per-thread copies of hot tokens' claims: see [`Front`].
+    front: Front<T>,
 }
 
 /// How many bytes of a token's end are hashed. They are its signature's (the last 16
@@ -65,20 +55,20 @@ pub(crate) struct TokenCache<T> {
 /// meets that one entry and fails the full comparison.
 const HASHED_TAIL: usize = 16;
 
-fn tail(token: &str) -> &[u8] {
-    let bytes = token.as_bytes();
-    &bytes[bytes.len().saturating_sub(HASHED_TAIL)..]
+fn tail(token: &[u8]) -> &[u8] {
+    &token[token.len().saturating_sub(HASHED_TAIL)..]
 }
 
 /// A stored token.
 struct TokenKey(Box<str>);
 
-/// A token looked up, borrowed: hashed like [`TokenKey`], compared in full.
-struct Lookup<'a>(&'a str);
+/// A token looked up, borrowed and not yet known to be text: hashed like [`TokenKey`],
+/// compared in full.
+struct Lookup<'a>(&'a [u8]);
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        tail(&self.0).hash(state);
+        tail(self.0.as_bytes()).hash(state);
     }
 }
 
@@ -98,7 +88,7 @@ impl Eq for TokenKey {}
 
 impl Equivalent<TokenKey> for Lookup<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        *self.0 == *key.0
+        self.0 == key.0.as_bytes()
     }
 }
 
@@ -112,8 +102,8 @@ struct Weight {
 /// Bookkeeping per entry besides the token: the claims' `Arc`, the key's, the map's.
 const OVERHEAD: u64 = 256;
 
-impl<T> Weighter<TokenKey, Entry<T>> for Weight {
-    fn weight(&self, token: &TokenKey, _entry: &Entry<T>) -> u64 {
+impl<T> Weighter<TokenKey, Claims<T>> for Weight {
+    fn weight(&self, token: &TokenKey, _claims: &Claims<T>) -> u64 {
         (2 * token.0.len() as u64 + OVERHEAD).max(self.floor)
     }
 }
@@ -127,29 +117,54 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         TokenCache {
             entries: Cache::with_weighter(max_entries, limits.max_bytes, weight),
             doorkeeper: Doorkeeper::new(max_entries),
+            front: Front::new(),
         }
     }
 
-    /// The entry for exactly this token.
-    pub(crate) fn get(&self, token: &str) -> Option<Entry<T>> {
-        self.entries.get(&Lookup(token))
+    /// The claims of exactly this token: this thread's own copy if it has one, else the
+    /// shared entry's. `copy` decodes claims of the thread's own from the token; it is
+    /// asked on the thread's second shared hit of the token.
+    pub(crate) fn get(
+        &self,
+        token: &[u8],
+        copy: impl FnOnce(&Claims<T>) -> Option<Claims<T>>,
+    ) -> Option<Claims<T>> {
+        let hash = hash_tail(tail(token));
+        let sighting = match self.front.get(token, hash) {
+            Sighting::Held(claims) => return Some(claims),
+            sighting => sighting,
+        };
+        let shared = self.entries.get(&Lookup(token))?;
+        if let Sighting::Again = sighting {
+            if let Some(own) = copy(&shared) {
+                self.front.hold(token, hash, own.clone());
+                return Some(own);
+            }
+        } else {
+            self.front.mark(hash);
+        }
+        Some(shared)
     }
 
     /// Stores a verified token if it was verified before (the admission rule); a token's
     /// first verification only records it.
-    pub(crate) fn admit(&self, token: &str, claims: &Claims<T>, key: Arc<VerificationKey>) {
-        if self.doorkeeper.seen_before(hash_tail(tail(token))) {
-            let claims = claims.clone();
-            self.insert(token, Entry { claims, key });
+    pub(crate) fn admit(&self, token: &str, claims: &Claims<T>) {
+        if self
+            .doorkeeper
+            .seen_before(hash_tail(tail(token.as_bytes())))
+        {
+            self.insert(token, claims.clone());
         }
     }
 
-    fn insert(&self, token: &str, entry: Entry<T>) {
-        self.entries.insert(TokenKey(token.into()), entry);
+    fn insert(&self, token: &str, claims: Claims<T>) {
+        self.entries.insert(TokenKey(token.into()), claims);
     }
 
-    pub(crate) fn remove(&self, token: &str) {
+    /// Removes the token, and this thread's copy of it.
+    pub(crate) fn remove(&self, token: &[u8]) {
         self.entries.remove(&Lookup(token));
+        self.front.forget(token, hash_tail(tail(token)));
     }
 
     #[cfg(test)]
@@ -165,20 +180,19 @@ mod tests {
     use super::*;
     use crate::claims::RegisteredClaims;
 
-    fn entry() -> Entry<u8> {
-        let key = Arc::new(VerificationKey::hmac(Algorithm::HS256, &[1; 32]).unwrap());
-        Entry {
-            claims: Claims::new(1, RegisteredClaims::default(), Algorithm::HS256, None),
-            key,
-        }
+    fn entry() -> Claims<u8> {
+        Claims::new(1, RegisteredClaims::default(), Algorithm::HS256, None)
     }
 
     #[test]
     fn exact_token_only() {
         let cache = TokenCache::new(CacheLimits::default());
         cache.insert("a.b.c", entry());
-        assert!(cache.get("a.b.c").is_some());
-        assert!(cache.get("a.b.c ").is_none() && cache.get("a.b.C").is_none());
+        assert!(cache.get("a.b.c".as_bytes(), |_| None).is_some());
+        assert!(
+            cache.get("a.b.c ".as_bytes(), |_| None).is_none()
+                && cache.get("a.b.C".as_bytes(), |_| None).is_none()
+        );
     }
 
     #[test]
@@ -186,15 +200,30 @@ mod tests {
         let cache = TokenCache::new(CacheLimits::default());
         let tail = "0123456789abcdefXYZ";
         cache.insert(&format!("one.{tail}"), entry());
-        assert!(cache.get(&format!("two.{tail}")).is_none());
+        assert!(
+            cache
+                .get(format!("two.{tail}").as_bytes(), |_| None)
+                .is_none()
+        );
         cache.insert(&format!("two.{tail}"), entry());
         assert_eq!(cache.len(), 2);
-        cache.remove(&format!("one.{tail}"));
-        assert!(cache.get(&format!("one.{tail}")).is_none());
-        assert!(cache.get(&format!("two.{tail}")).is_some());
+        cache.remove(format!("one.{tail}").as_bytes());
+        assert!(
+            cache
+                .get(format!("one.{tail}").as_bytes(), |_| None)
+                .is_none()
+        );
+        assert!(
+            cache
+                .get(format!("two.{tail}").as_bytes(), |_| None)
+                .is_some()
+        );
         // Shorter than the hashed tail: the whole token.
         cache.insert("a.b", entry());
-        assert!(cache.get("a.b").is_some() && cache.get("a.c").is_none());
+        assert!(
+            cache.get("a.b".as_bytes(), |_| None).is_some()
+                && cache.get("a.c".as_bytes(), |_| None).is_none()
+        );
     }
 
     #[test]

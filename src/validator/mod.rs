@@ -20,7 +20,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Entry, TokenCache};
+use crate::cache::TokenCache;
 use crate::claims::{Claims, RegisteredClaims};
 use crate::clock::now;
 use crate::error::{AuthError, reason, trace};
@@ -30,6 +30,7 @@ use crate::jws::{Parts, Split, with_decoded};
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
 use crate::revocation::{self, RevocationStore};
 use crate::rules::Rules;
+use crate::source::Candidate;
 use futures_util::future::BoxFuture;
 
 pub(crate) use pending::PendingCheck;
@@ -96,13 +97,6 @@ struct TokenMeta {
     routed_issuer: Option<Box<str>>,
 }
 
-/// Claims whose signature holds, and the key that verified them if they are new (a cache
-/// hit has none: it is in the cache already).
-struct Verified<T> {
-    claims: Claims<T>,
-    key: Option<Arc<VerificationKey>>,
-}
-
 impl<T, R> Validator<T, R>
 where
     T: DeserializeOwned + Send + Sync + 'static,
@@ -129,7 +123,7 @@ where
 
     /// Validates a token (the bare JWS, no `Bearer ` prefix) and returns its claims.
     pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
-        match self.check(token) {
+        match self.check(Candidate::Text(token)) {
             Verdict::Done(result) => result,
             Verdict::Pending(pending) => pending.await,
         }
@@ -142,39 +136,44 @@ where
 
     /// The pipeline, as far as it goes without waiting: a ready key future and a ready
     /// revocation answer are polled in place, so static keys finish here.
-    pub(crate) fn check(&self, token: &str) -> Verdict<T, R> {
-        if let Err(error) = self.inner.rules.check_size(token) {
+    pub(crate) fn check(&self, token: Candidate<'_>) -> Verdict<T, R> {
+        if let Err(error) = self.inner.rules.check_size(token.bytes()) {
             return Verdict::Done(settle(Err(error)));
         }
-        if let Some(hit) = self.cached(token) {
-            return self.after_verification(token, hit);
+        if let Some(hit) = self.cached(token.bytes()) {
+            return self.after_verification(None, hit);
         }
+        let token = match token.scan() {
+            Ok(token) => token,
+            Err(error) => return Verdict::Done(settle(Err(error))),
+        };
         let (mut key, meta) = match self.start(token) {
             Ok(started) => started,
             Err(error) => return Verdict::Done(settle(Err(error))),
         };
         match poll_once(&mut key) {
             Poll::Ready(key) => match self.verify(token, meta, key) {
-                Ok(verified) => self.after_verification(token, verified),
+                Ok(claims) => self.after_verification(Some(token), claims),
                 Err(error) => Verdict::Done(settle(Err(error))),
             },
             Poll::Pending => Verdict::Pending(PendingCheck::key(self.clone(), token, key, meta)),
         }
     }
 
-    /// Last step, revocation: answered at once, or left to a [`PendingCheck`].
-    fn after_verification(&self, token: &str, verified: Verified<T>) -> Verdict<T, R> {
-        let Some(mut lookup) = self.revocation_lookup(&verified.claims) else {
-            return Verdict::Done(Ok(self.accept(token, verified)));
+    /// Last step, revocation: answered at once, or left to a [`PendingCheck`]. `fresh` is
+    /// the token of claims just verified (`None` for a cache hit), for [`Self::accept`].
+    fn after_verification(&self, fresh: Option<&str>, claims: Claims<T>) -> Verdict<T, R> {
+        let Some(mut lookup) = self.revocation_lookup(&claims) else {
+            return Verdict::Done(Ok(self.accept(fresh, claims)));
         };
         match poll_once(&mut lookup) {
-            Poll::Ready(Ok(())) => Verdict::Done(Ok(self.accept(token, verified))),
+            Poll::Ready(Ok(())) => Verdict::Done(Ok(self.accept(fresh, claims))),
             Poll::Ready(Err(error)) => Verdict::Done(settle(Err(error))),
             Poll::Pending => Verdict::Pending(PendingCheck::revocation(
                 self.clone(),
-                token,
+                fresh,
                 lookup,
-                verified,
+                claims,
             )),
         }
     }
@@ -183,26 +182,49 @@ where
     /// inside `exp`/`nbf` (with leeway), verified by a key the resolver still returns, and
     /// passing the claim checks again (they may read changing state, such as a
     /// disabled-user list). Anything else is a miss, and the full check gives the answer.
-    fn cached(&self, token: &str) -> Option<Verified<T>> {
+    fn cached(&self, token: &[u8]) -> Option<Claims<T>> {
         let cache = self.inner.cache.as_ref()?;
-        let Entry { claims, key } = cache.get(token)?;
+        let claims = cache.get(token, |shared| self.copy_claims(token, shared))?;
+        let key = claims.verified_by()?;
         let registered = claims.registered();
         let header = TokenHeader::new(claims.alg(), claims.kid());
         let resolver = &self.inner.resolver;
         let good = self.inner.rules.check_time(registered, now()).is_ok()
             && if resolver.wants_issuer() {
                 let routed = header.with_unverified_issuer(registered.iss.as_deref());
-                resolver.is_current(&routed, &key)
+                resolver.is_current(&routed, key)
             } else {
-                resolver.is_current(&header, &key)
+                resolver.is_current(&header, key)
             }
             && self.run_checks(&claims).is_ok();
         if good {
-            Some(Verified { claims, key: None })
+            Some(claims)
         } else {
             cache.remove(token);
             None
         }
+    }
+
+    /// Claims of this thread's own for a cached token: its payload decoded again (the
+    /// cached entry vouches for the signature), with the entry's `alg`, `kid` and key.
+    fn copy_claims(&self, token: &[u8], shared: &Claims<T>) -> Option<Claims<T>> {
+        let token = std::str::from_utf8(token).ok()?;
+        let parts = Parts::split(token).ok()?;
+        let (custom, registered) = with_decoded(parts.payload, |json| {
+            let registered = decode_registered(json)?;
+            let custom: T = serde_json::from_slice(json).map_err(|_| reason::CLAIMS_SHAPE)?;
+            Ok((custom, registered))
+        })
+        .ok()?;
+        let kid = shared.kid().map(Box::from);
+        let key = shared.verified_by().cloned();
+        Some(Claims::from_parts(
+            custom,
+            registered,
+            shared.alg(),
+            kid,
+            key,
+        ))
     }
 
     /// Everything that needs no key: shape, header, `alg`, `typ`; then asks the resolver.
@@ -241,7 +263,7 @@ where
         token: &str,
         meta: TokenMeta,
         key: Result<Arc<VerificationKey>, KeyError>,
-    ) -> Result<Verified<T>, AuthError> {
+    ) -> Result<Claims<T>, AuthError> {
         let TokenMeta {
             split,
             alg,
@@ -251,13 +273,10 @@ where
         let (custom, registered, key) = self
             .verify_signed(Parts::at(token, split), alg, routed_issuer.as_deref(), key)
             .map_err(|e| e.with_token(alg, kid.as_deref()))?;
-        let claims = Claims::from_parts(custom, registered, alg, kid);
+        let claims = Claims::from_parts(custom, registered, alg, kid, Some(key));
         self.run_checks(&claims)
             .map_err(|e| e.with_token(alg, claims.kid()))?;
-        Ok(Verified {
-            claims,
-            key: Some(key),
-        })
+        Ok(claims)
     }
 
     fn verify_signed(
@@ -275,10 +294,7 @@ where
         with_decoded(parts.payload, |json| {
             // Registered claims and scopes in one pass (checked before your type is
             // built), then your type `T`.
-            let registered: RegisteredClaims = from_object(json).map_err(|e| match e {
-                JsonError::NotAnObject => reason::CLAIMS_NOT_OBJECT,
-                JsonError::Shape => reason::REGISTERED_CLAIM_TYPE,
-            })?;
+            let registered = decode_registered(json)?;
             self.inner.rules.check_claims(&registered, now())?;
             if routed_issuer.is_some() && registered.iss.as_deref() != routed_issuer {
                 return Err(reason::ISSUER_NOT_ROUTED);
@@ -322,15 +338,22 @@ where
         }))
     }
 
-    /// The end of the pipeline for an accepted token: new ones go into the cache (only
-    /// now, so a revoked or refused token is never cached).
-    fn accept(&self, token: &str, verified: Verified<T>) -> Claims<T> {
-        let Verified { claims, key } = verified;
-        if let (Some(cache), Some(key)) = (&self.inner.cache, key) {
-            cache.admit(token, &claims, key);
+    /// The end of the pipeline for an accepted token: the token of fresh claims goes to
+    /// the cache (only now, so a revoked or refused token is never cached).
+    fn accept(&self, fresh: Option<&str>, claims: Claims<T>) -> Claims<T> {
+        if let (Some(cache), Some(token)) = (&self.inner.cache, fresh) {
+            cache.admit(token, &claims);
         }
         claims
     }
+}
+
+/// The registered claims (and scopes) of a payload, in one pass.
+fn decode_registered(json: &[u8]) -> Result<RegisteredClaims, AuthError> {
+    from_object(json).map_err(|e| match e {
+        JsonError::NotAnObject => reason::CLAIMS_NOT_OBJECT,
+        JsonError::Shape => reason::REGISTERED_CLAIM_TYPE,
+    })
 }
 
 /// Every verdict leaves the validator through here: a refusal is traced once.

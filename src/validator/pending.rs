@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{TokenMeta, Validator, Verified, settle};
+use super::{TokenMeta, Validator, settle};
 use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::key::{KeyError, KeyResolver, VerificationKey};
@@ -18,7 +18,9 @@ use crate::key::{KeyError, KeyResolver, VerificationKey};
 /// The pipeline waiting on a check that has not answered yet.
 pub(crate) struct PendingCheck<T, R: KeyResolver> {
     validator: Validator<T, R>,
-    token: Box<str>,
+    /// The token, while its claims are not verified yet or are fresh (the cache may take
+    /// them); `None` once they came from the cache.
+    token: Option<Box<str>>,
     waiting: Waiting<T, R::Future>,
 }
 
@@ -28,7 +30,7 @@ enum Waiting<T, F> {
     /// The revocation store.
     Revocation {
         lookup: BoxFuture<'static, Result<(), AuthError>>,
-        verified: Option<Verified<T>>,
+        claims: Option<Claims<T>>,
     },
 }
 
@@ -45,7 +47,7 @@ where
     ) -> Self {
         PendingCheck {
             validator,
-            token: token.into(),
+            token: Some(token.into()),
             waiting: Waiting::Key {
                 key,
                 meta: Some(meta),
@@ -55,16 +57,16 @@ where
 
     pub(super) fn revocation(
         validator: Validator<T, R>,
-        token: &str,
+        fresh: Option<&str>,
         lookup: BoxFuture<'static, Result<(), AuthError>>,
-        verified: Verified<T>,
+        claims: Claims<T>,
     ) -> Self {
         PendingCheck {
             validator,
-            token: token.into(),
+            token: fresh.map(Box::from),
             waiting: Waiting::Revocation {
                 lookup,
-                verified: Some(verified),
+                claims: Some(claims),
             },
         }
     }
@@ -75,16 +77,17 @@ where
         meta: TokenMeta,
         key: Result<Arc<VerificationKey>, KeyError>,
     ) -> Option<Result<Claims<T>, AuthError>> {
-        let verified = match self.validator.verify(&self.token, meta, key) {
-            Ok(verified) => verified,
+        let token = self.token.as_deref().expect("a key is awaited for a token");
+        let claims = match self.validator.verify(token, meta, key) {
+            Ok(claims) => claims,
             Err(error) => return Some(settle(Err(error))),
         };
-        match self.validator.revocation_lookup(&verified.claims) {
-            None => Some(Ok(self.validator.accept(&self.token, verified))),
+        match self.validator.revocation_lookup(&claims) {
+            None => Some(Ok(self.validator.accept(Some(token), claims))),
             Some(lookup) => {
                 self.waiting = Waiting::Revocation {
                     lookup,
-                    verified: Some(verified),
+                    claims: Some(claims),
                 };
                 None
             }
@@ -110,11 +113,11 @@ where
                         return Poll::Ready(done);
                     }
                 }
-                Waiting::Revocation { lookup, verified } => {
+                Waiting::Revocation { lookup, claims } => {
                     let answer = ready!(lookup.as_mut().poll(cx));
-                    let verified = verified.take().expect("polled after completion");
+                    let claims = claims.take().expect("polled after completion");
                     return Poll::Ready(match answer {
-                        Ok(()) => Ok(this.validator.accept(&this.token, verified)),
+                        Ok(()) => Ok(this.validator.accept(this.token.as_deref(), claims)),
                         Err(error) => settle(Err(error)),
                     });
                 }

@@ -1233,6 +1233,32 @@ async fn spaces_inside_the_token_is_invalid_request() {
     still_serving(addr, &token).await;
 }
 
+/// A cache hit skips the b64token scan (a token equal to a cached one is a b64token). A
+/// value that only starts or ends like a cached token is not a hit: it is scanned and
+/// refused like any other.
+#[tokio::test]
+async fn a_cached_token_does_not_spare_its_look_alikes_the_scan() {
+    let addr = hs256_server().await;
+    let token = valid_hs256();
+    for _ in 0..3 {
+        still_serving(addr, &token).await; // the second acceptance stores it
+    }
+    for value in [
+        format!("Bearer {token}!"),
+        format!("Bearer !{token}"),
+        format!("Bearer {token},"),
+        format!("Bearer \"{token}\""),
+    ] {
+        let r = get(addr, "/me", &[("authorization", &value)]).await;
+        expect_invalid_request(&r, NOT_B64TOKEN);
+    }
+    expect_invalid_token(
+        &get_with_token(addr, "/me", &format!("{token}=")).await,
+        BAD_SIGNATURE,
+    );
+    still_serving(addr, &token).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // CORS preflight as a way in
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 //! verified claims and answers 200 if `sub` is `alice`):
 //!
 //! - the route with no auth at all (the floor);
-//! - a hand-written `axum::middleware::from_fn` around `jsonwebtoken::decode` (jsonwebtoken 11);
+//! - a hand-written `axum::middleware::from_fn` around `jsonwebtoken::decode` (jsonwebtoken 12, what this crate uses);
 //! - `tower-jwt-auth` with its verified-token cache off ("cold") and on ("warm");
 //! - `jwt-authorizer` 0.15 (axum 0.7: it has not moved to 0.8);
 //! - `axum-jwt-auth` 0.7 (an extractor, with a `LocalDecoder` in the router state);
@@ -79,10 +79,18 @@ impl Alg {
         }
     }
 
-    fn jwt11(self) -> jsonwebtoken::Algorithm {
+    fn jwt(self) -> jsonwebtoken::Algorithm {
         match self {
             Alg::Hs256 => jsonwebtoken::Algorithm::HS256,
             Alg::Rs256 => jsonwebtoken::Algorithm::RS256,
+        }
+    }
+
+    /// tower-oauth2-resource-server's own jsonwebtoken major.
+    fn jwt11(self) -> jsonwebtoken11::Algorithm {
+        match self {
+            Alg::Hs256 => jsonwebtoken11::Algorithm::HS256,
+            Alg::Rs256 => jsonwebtoken11::Algorithm::RS256,
         }
     }
 }
@@ -125,7 +133,7 @@ fn token(alg: Alg, keys: &Keys) -> String {
         "iat": now,
         "exp": now + 3600,
     });
-    let mut header = jsonwebtoken::Header::new(alg.jwt11());
+    let mut header = jsonwebtoken::Header::new(alg.jwt());
     header.kid = Some(KID.to_owned());
     jsonwebtoken::encode(&header, &claims, &keys.encoding).unwrap()
 }
@@ -244,7 +252,7 @@ fn hand_written(alg: Alg, keys: &Keys) -> App {
         Alg::Rs256 => jsonwebtoken::DecodingKey::from_rsa_pem(&keys.public_pem).unwrap(),
     };
     // Defaults: exp required and checked, leeway 60 s.
-    let mut validation = jsonwebtoken::Validation::new(alg.jwt11());
+    let mut validation = jsonwebtoken::Validation::new(alg.jwt());
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
     let verifier = Verifier {
@@ -267,13 +275,13 @@ fn this_crate(alg: Alg, keys: &Keys, cache: bool) -> App {
     }
 
     let key = match alg {
-        Alg::Hs256 => StaticKey::hmac(alg.jwt11(), SECRET),
-        Alg::Rs256 => StaticKey::from_pem(alg.jwt11(), &keys.public_pem),
+        Alg::Hs256 => StaticKey::hmac(alg.jwt(), SECRET),
+        Alg::Rs256 => StaticKey::from_pem(alg.jwt(), &keys.public_pem),
     }
     .unwrap();
     // Defaults: exp required, leeway 60 s.
     let builder = JwtAuthLayer::<BenchClaims>::builder(key)
-        .algorithms([alg.jwt11()])
+        .algorithms([alg.jwt()])
         .issuer(ISSUER)
         .audience(AUDIENCE);
     let layer = builder.cache(cache).build().unwrap();
@@ -394,7 +402,7 @@ async fn oauth2_resource_server(alg: Alg, jwks_url: String) -> App {
 fn jwks_router(all_keys: &[(Alg, Keys)]) -> Router {
     let mut router = Router::new();
     for (alg, keys) in all_keys {
-        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&keys.encoding, alg.jwt11())
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&keys.encoding, alg.jwt())
             .expect("JWK from key");
         jwk.common.key_id = Some(KID.to_owned());
         let document = serde_json::to_string(&jsonwebtoken::jwk::JwkSet { keys: vec![jwk] })
@@ -481,7 +489,7 @@ fn main() {
             apps: per_alg(&|_, _| Some(floor())),
         },
         Contender {
-            name: "hand-written `jsonwebtoken` 11 middleware",
+            name: "hand-written `jsonwebtoken` 12 middleware",
             apps: per_alg(&|alg, k| Some(hand_written(alg, k))),
         },
         Contender {
