@@ -5,6 +5,8 @@
 //! verified claims and answers 200 if `sub` is `alice`):
 //!
 //! - the route with no auth at all (the floor);
+//! - the route behind a layer that only inserts an extension, taken by the handler (what
+//!   any layer and extractor cost in axum);
 //! - a hand-written `axum::middleware::from_fn` around `jsonwebtoken::decode` (jsonwebtoken 12, what this crate uses);
 //! - `tower-jwt-auth` with its verified-token cache off ("cold") and on ("warm");
 //! - `jwt-authorizer` 0.15 (axum 0.7: it has not moved to 0.8);
@@ -214,6 +216,24 @@ fn floor() -> App {
         StatusCode::OK
     }
     App::V08(Router::new().route("/", axum::routing::get(handler)))
+}
+
+/// The floor behind a layer that does nothing, and a handler that takes a value from the
+/// extensions as the contenders' handlers take their claims: what any layer and any
+/// claims extractor cost in axum, before authentication does anything.
+fn empty_layer() -> App {
+    async fn handler(Extension(unit): Extension<()>) -> StatusCode {
+        black_box(unit);
+        StatusCode::OK
+    }
+    App::V08(
+        Router::new()
+            .route("/", axum::routing::get(handler))
+            .layer(tower::util::MapRequestLayer::new(|mut request: Request| {
+                request.extensions_mut().insert(());
+                request
+            })),
+    )
 }
 
 async fn extension_handler(Extension(claims): Extension<BenchClaims>) -> StatusCode {
@@ -489,6 +509,10 @@ fn main() {
             apps: per_alg(&|_, _| Some(floor())),
         },
         Contender {
+            name: "no auth, an empty layer inserting an extension",
+            apps: per_alg(&|_, _| Some(empty_layer())),
+        },
+        Contender {
             name: "hand-written `jsonwebtoken` 12 middleware",
             apps: per_alg(&|alg, k| Some(hand_written(alg, k))),
         },
@@ -599,8 +623,11 @@ fn main() {
         .iter()
         .map(|row| [0, 1].map(|i| row[i].as_ref().map(|l| median(&l.samples))))
         .collect();
-    let cold = medians[2];
-    let warm = medians[3];
+    let row_of = |name: &str| {
+        let index = contenders.iter().position(|c| c.name.contains(name));
+        medians[index.expect("every table row is a contender")]
+    };
+    let (cold, warm) = (row_of("cold (cache off)"), row_of("warm (cache on)"));
     let ratio = |value: Option<f64>, base: Option<f64>| match (value, base) {
         (Some(v), Some(b)) => format!("{:.2}×", v / b),
         _ => "n/a".to_owned(),
