@@ -83,9 +83,17 @@ fn allocations_per_request() {
         // Two requests first: the cache stores a token on its second verification.
         let warm = allocations(alg, true, &token, 2, false);
         let warm_with_extensions = allocations(alg, true, &token, 2, true);
+        // The fourth request is the thread's second shared hit: it decodes claims of the
+        // thread's own, once; from the fifth on, hits come from the thread's own table.
+        let copy = allocations(alg, true, &token, 3, false);
+        let own = allocations(alg, true, &token, 4, false);
         report.push(format!(
-            "{alg:?}: cold {cold}, warm {warm} ({warm_with_extensions})"
+            "{alg:?}: cold {cold}, warm {warm} ({warm_with_extensions}), \
+             per-thread copy {copy}, own hit {own}"
         ));
+        assert_eq!(own, 3, "{alg:?} warm path, this thread's own claims");
+        // The 3 above, the claims (their `Arc` and four strings), the held token and its box.
+        assert_eq!(copy, 10, "{alg:?} the one-off per-thread copy");
         // The signature check allocates nothing of its own with aws-lc-rs (the default):
         // the key's crypto state is made once, on its first use. RustCrypto's RSA alone
         // allocates about a hundred times per check.
