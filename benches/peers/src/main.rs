@@ -226,14 +226,12 @@ fn empty_layer() -> App {
         black_box(unit);
         StatusCode::OK
     }
-    App::V08(
-        Router::new()
-            .route("/", axum::routing::get(handler))
-            .layer(tower::util::MapRequestLayer::new(|mut request: Request| {
-                request.extensions_mut().insert(());
-                request
-            })),
-    )
+    App::V08(Router::new().route("/", axum::routing::get(handler)).layer(
+        tower::util::MapRequestLayer::new(|mut request: Request| {
+            request.extensions_mut().insert(());
+            request
+        }),
+    ))
 }
 
 async fn extension_handler(Extension(claims): Extension<BenchClaims>) -> StatusCode {
