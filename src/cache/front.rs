@@ -9,8 +9,8 @@
 //! only it touches; its hits then share nothing with other threads.
 //!
 //! The copy costs one more decoding of the payload, once per thread and token, and only
-//! for a token that thread meets at least three times (stored in the shared cache on its
-//! second acceptance, marked here on its first shared hit, copied on the second). Memory:
+//! for a token met at least four times (stored in the shared cache on its second
+//! acceptance, marked here on the thread's first shared hit, copied on its second). Memory:
 //! [`SLOTS`] tokens and claims per thread that uses the cache.
 
 use std::any::Any;

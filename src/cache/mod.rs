@@ -3,8 +3,9 @@
 //! Keyed by the exact token text: the cache hashes its last bytes to find the entry, then
 //! compares the whole text, so two tokens never share an entry. An entry is the claims (an
 //! `Arc`, which also holds the key that verified them): a hit bumps one reference count,
-//! the entry's own, and touches nothing that other tokens' hits touch. A token is stored the second time it is
-//! verified, not the first (`doorkeeper`), so one-shot tokens cost no insert. A hit is
+//! the entry's own, and touches nothing that other tokens' hits touch. A token is stored
+//! the second time it is verified, not the first (`doorkeeper`), so one-shot tokens cost
+//! no insert. A hit is
 //! still re-checked for `exp`/`nbf`, for the key still being the resolver's current one,
 //! and (by the caller) for revocation. In front of the shared entries, each thread keeps
 //! its own copies of the few tokens it meets most (`front`), so that hits on one token
@@ -38,8 +39,9 @@ impl Default for CacheLimits {
     }
 }
 
-/// Verified tokens, bounded in entries and in bytes; concurrent readers contend only on
-/// one of the cache's shards, never on a global lock.
+/// Verified tokens, bounded in entries and in bytes (plus a few per thread in the
+/// [`Front`]); readers of different tokens meet on no lock, and readers of one hot token
+/// stop meeting once each thread holds its own copy.
 pub(crate) struct TokenCache<T> {
     entries: Cache<TokenKey, Claims<T>, Weight>,
     /// Tokens are stored on their second sight: see [`Doorkeeper`].
@@ -99,7 +101,7 @@ struct Weight {
     floor: u64,
 }
 
-/// Bookkeeping per entry besides the token: the claims' `Arc`, the key's, the map's.
+/// Bookkeeping per entry besides the token: the claims' `Arc`, the map's.
 const OVERHEAD: u64 = 256;
 
 impl<T> Weighter<TokenKey, Claims<T>> for Weight {

@@ -211,9 +211,7 @@ where
         let token = std::str::from_utf8(token).ok()?;
         let parts = Parts::split(token).ok()?;
         let (custom, registered) = with_decoded(parts.payload, |json| {
-            let registered = decode_registered(json)?;
-            let custom: T = serde_json::from_slice(json).map_err(|_| reason::CLAIMS_SHAPE)?;
-            Ok((custom, registered))
+            Ok((decode_custom(json)?, decode_registered(json)?))
         })
         .ok()?;
         let kid = shared.kid().map(Box::from);
@@ -299,8 +297,7 @@ where
             if routed_issuer.is_some() && registered.iss.as_deref() != routed_issuer {
                 return Err(reason::ISSUER_NOT_ROUTED);
             }
-            let custom: T = serde_json::from_slice(json).map_err(|_| reason::CLAIMS_SHAPE)?;
-            Ok((custom, registered, key))
+            Ok((decode_custom(json)?, registered, key))
         })
     }
 
@@ -354,6 +351,11 @@ fn decode_registered(json: &[u8]) -> Result<RegisteredClaims, AuthError> {
         JsonError::NotAnObject => reason::CLAIMS_NOT_OBJECT,
         JsonError::Shape => reason::REGISTERED_CLAIM_TYPE,
     })
+}
+
+/// Your claims type from a payload.
+fn decode_custom<T: DeserializeOwned>(json: &[u8]) -> Result<T, AuthError> {
+    serde_json::from_slice(json).map_err(|_| reason::CLAIMS_SHAPE)
 }
 
 /// Every verdict leaves the validator through here: a refusal is traced once.

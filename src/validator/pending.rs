@@ -18,19 +18,22 @@ use crate::key::{KeyError, KeyResolver, VerificationKey};
 /// The pipeline waiting on a check that has not answered yet.
 pub(crate) struct PendingCheck<T, R: KeyResolver> {
     validator: Validator<T, R>,
-    /// The token, while its claims are not verified yet or are fresh (the cache may take
-    /// them); `None` once they came from the cache.
-    token: Option<Box<str>>,
     waiting: Waiting<T, R::Future>,
 }
 
 enum Waiting<T, F> {
-    /// The resolver's future: the signature and claims come after it.
-    Key { key: F, meta: Option<TokenMeta> },
-    /// The revocation store.
+    /// The resolver's future: the signature and claims of `token` come after it.
+    Key {
+        key: F,
+        meta: Option<TokenMeta>,
+        token: Box<str>,
+    },
+    /// The revocation store. `fresh` is the token of claims just verified, for the cache;
+    /// `None` for claims from the cache.
     Revocation {
         lookup: BoxFuture<'static, Result<(), AuthError>>,
         claims: Option<Claims<T>>,
+        fresh: Option<Box<str>>,
     },
 }
 
@@ -47,10 +50,10 @@ where
     ) -> Self {
         PendingCheck {
             validator,
-            token: Some(token.into()),
             waiting: Waiting::Key {
                 key,
                 meta: Some(meta),
+                token: token.into(),
             },
         }
     }
@@ -63,10 +66,10 @@ where
     ) -> Self {
         PendingCheck {
             validator,
-            token: fresh.map(Box::from),
             waiting: Waiting::Revocation {
                 lookup,
                 claims: Some(claims),
+                fresh: fresh.map(Box::from),
             },
         }
     }
@@ -76,18 +79,19 @@ where
         &mut self,
         meta: TokenMeta,
         key: Result<Arc<VerificationKey>, KeyError>,
+        token: Box<str>,
     ) -> Option<Result<Claims<T>, AuthError>> {
-        let token = self.token.as_deref().expect("a key is awaited for a token");
-        let claims = match self.validator.verify(token, meta, key) {
+        let claims = match self.validator.verify(&token, meta, key) {
             Ok(claims) => claims,
             Err(error) => return Some(settle(Err(error))),
         };
         match self.validator.revocation_lookup(&claims) {
-            None => Some(Ok(self.validator.accept(Some(token), claims))),
+            None => Some(Ok(self.validator.accept(Some(&token), claims))),
             Some(lookup) => {
                 self.waiting = Waiting::Revocation {
                     lookup,
                     claims: Some(claims),
+                    fresh: Some(token),
                 };
                 None
             }
@@ -106,18 +110,23 @@ where
         let this = self.get_mut();
         loop {
             match &mut this.waiting {
-                Waiting::Key { key, meta } => {
+                Waiting::Key { key, meta, token } => {
                     let key = ready!(Pin::new(key).poll(cx));
                     let meta = meta.take().expect("polled after completion");
-                    if let Some(done) = this.key_arrived(meta, key) {
+                    let token = std::mem::take(token);
+                    if let Some(done) = this.key_arrived(meta, key, token) {
                         return Poll::Ready(done);
                     }
                 }
-                Waiting::Revocation { lookup, claims } => {
+                Waiting::Revocation {
+                    lookup,
+                    claims,
+                    fresh,
+                } => {
                     let answer = ready!(lookup.as_mut().poll(cx));
                     let claims = claims.take().expect("polled after completion");
                     return Poll::Ready(match answer {
-                        Ok(()) => Ok(this.validator.accept(this.token.as_deref(), claims)),
+                        Ok(()) => Ok(this.validator.accept(fresh.as_deref(), claims)),
                         Err(error) => settle(Err(error)),
                     });
                 }
