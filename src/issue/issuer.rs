@@ -16,7 +16,7 @@ use crate::claims::Claims;
 use crate::clock::now;
 use crate::error::{AuthError, ConfigError, reason};
 use crate::key::StaticKey;
-use crate::revocation::{self, MemoryRevocationStore, RevocationStore, StoreError};
+use crate::revocation::{self, MemoryRevocationStore, RevocationStore, Rotation, StoreError};
 use crate::validator::Validator;
 
 /// Claims the issuer sets itself; a caller's claims may not use these names.
@@ -114,9 +114,10 @@ impl From<StoreError> for IssueError {
 /// configured; access and refresh tokens carry the caller's claims. A layer built with
 /// [`layer_builder`](Self::layer_builder) refuses refresh tokens and revoked tokens.
 ///
-/// Refresh with rotation (the default) revokes the presented refresh token and returns a
-/// new one. Presenting a refresh token that was already rotated (or revoked) revokes its
-/// whole session: every token of that login stops working (reuse detection).
+/// Refresh with rotation (the default) returns a new refresh token that replaces the
+/// presented one as its session's current token (one store entry per session, advanced by
+/// compare-and-set). Presenting a refresh token that was already rotated revokes its whole
+/// session: every token of that login stops working (reuse detection).
 #[derive(Clone)]
 pub struct TokenIssuer {
     inner: Arc<Inner>,
@@ -271,38 +272,35 @@ impl TokenIssuer {
                 "`{name}` is set by the issuer"
             )));
         }
-        self.mint(subject, &custom, &random_id()?, true)
+        self.mint(subject, &custom, &random_id()?, Some(&random_id()?), now())
     }
 
     /// Exchanges a refresh token for a new access token and, with rotation, a new refresh
-    /// token (the presented one is revoked). A refresh token that was already used or
-    /// revoked revokes its whole session and is refused. Refresh tokens are refused from
-    /// their `exp` on, with no leeway.
+    /// token that replaces the presented one as its session's current token. Presenting a
+    /// refresh token that was already rotated revokes its whole session and is refused; so
+    /// is a revoked token or session. Refresh tokens are refused from their `exp` on, with
+    /// no leeway.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, IssueError> {
         let claims = self.inner.refresh_validator.validate(refresh_token).await?;
         let registered = claims.registered();
         if registered.token_type.as_deref() != Some("refresh") {
             return Err(refused(reason::NOT_A_REFRESH_TOKEN));
         }
-        let (Some(sub), Some(sid), Some(exp)) = (&registered.sub, &registered.sid, registered.exp)
-        else {
+        let (Some(sub), Some(sid), Some(jti), Some(exp)) = (
+            &registered.sub,
+            &registered.sid,
+            &registered.jti,
+            registered.exp,
+        ) else {
             return Err(refused(reason::REFRESH_LACKS_IDS));
         };
-        let (jti_id, sid_id) = revocation::ids(registered.jti.as_deref(), Some(sid));
-        let (jti_id, sid_id) = (jti_id.unwrap_or_default(), sid_id.unwrap_or_default());
         let store = &self.inner.store;
+        let sid_id = format!("sid:{sid}");
         if store.any_revoked(&[&sid_id]).await? {
             return Err(refused(reason::SESSION_REVOKED));
         }
-        let reused = if self.inner.rotate {
-            // Revoking is the atomic "first use": a second presentation finds it revoked.
-            !store.revoke(&jti_id, self.revoked_until(exp)).await?
-        } else {
-            store.any_revoked(&[&jti_id]).await?
-        };
-        if reused {
-            store.revoke(&sid_id, self.session_revoked_until()).await?;
-            return Err(refused(reason::REFRESH_REUSED));
+        if store.any_revoked(&[&format!("jti:{jti}")]).await? {
+            return Err(refused(reason::REVOKED));
         }
         let custom: Map<String, Value> = claims
             .custom()
@@ -310,12 +308,25 @@ impl TokenIssuer {
             .filter(|(name, _)| !RESERVED.contains(&name.as_str()))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        let mut pair = self.mint(sub, &custom, sid, self.inner.rotate)?;
+        let now = now();
         if !self.inner.rotate {
+            let mut pair = self.mint(sub, &custom, sid, None, now)?;
             pair.refresh = refresh_token.to_owned();
-            pair.refresh_expires_in = exp.saturating_sub(now());
+            pair.refresh_expires_in = exp.saturating_sub(now);
+            return Ok(pair);
         }
-        Ok(pair)
+        let next = random_id()?;
+        let next_exp = now.saturating_add(self.inner.refresh_lifetime.as_secs());
+        match store
+            .rotate(sid, jti, &next, self.revoked_until(next_exp))
+            .await?
+        {
+            Rotation::Rotated => self.mint(sub, &custom, sid, Some(&next), now),
+            _ => {
+                store.revoke(&sid_id, self.session_revoked_until()).await?;
+                Err(refused(reason::REFRESH_REUSED))
+            }
+        }
     }
 
     /// Checks any token of this issuer (access or refresh): signature, `exp`, `iss`,
@@ -417,21 +428,29 @@ impl TokenIssuer {
         &self.inner.key
     }
 
-    /// The access and refresh tokens of one session.
+    /// The access token of session `sid` and, with `refresh_jti`, its refresh token.
     fn mint(
         &self,
         subject: &str,
         custom: &Map<String, Value>,
         sid: &str,
-        with_refresh: bool,
+        refresh_jti: Option<&str>,
+        now: u64,
     ) -> Result<TokenPair, IssueError> {
         let inner = &self.inner;
-        let now = now();
-        let access = self.sign(custom, subject, sid, "access", now, inner.access_lifetime)?;
-        let refresh = if with_refresh {
-            self.sign(custom, subject, sid, "refresh", now, inner.refresh_lifetime)?
-        } else {
-            String::new()
+        let access_jti = random_id()?;
+        let token = |jti, token_type, lifetime| Minted {
+            subject,
+            sid,
+            jti,
+            token_type,
+            now,
+            lifetime,
+        };
+        let access = self.sign(custom, &token(&access_jti, "access", inner.access_lifetime))?;
+        let refresh = match refresh_jti {
+            Some(jti) => self.sign(custom, &token(jti, "refresh", inner.refresh_lifetime))?,
+            None => String::new(),
         };
         Ok(TokenPair {
             access,
@@ -442,23 +461,16 @@ impl TokenIssuer {
         })
     }
 
-    fn sign(
-        &self,
-        custom: &Map<String, Value>,
-        subject: &str,
-        sid: &str,
-        token_type: &str,
-        now: u64,
-        lifetime: Duration,
-    ) -> Result<String, IssueError> {
+    fn sign(&self, custom: &Map<String, Value>, token: &Minted<'_>) -> Result<String, IssueError> {
         let inner = &self.inner;
         let mut claims = custom.clone();
-        claims.insert("sub".into(), subject.into());
-        claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), now.saturating_add(lifetime.as_secs()).into());
-        claims.insert("jti".into(), random_id()?.into());
-        claims.insert("sid".into(), sid.into());
-        claims.insert("token_type".into(), token_type.into());
+        claims.insert("sub".into(), token.subject.into());
+        claims.insert("iat".into(), token.now.into());
+        let exp = token.now.saturating_add(token.lifetime.as_secs());
+        claims.insert("exp".into(), exp.into());
+        claims.insert("jti".into(), token.jti.into());
+        claims.insert("sid".into(), token.sid.into());
+        claims.insert("token_type".into(), token.token_type.into());
         if let Some(iss) = &inner.issuer {
             claims.insert("iss".into(), iss.as_str().into());
         }
@@ -468,6 +480,16 @@ impl TokenIssuer {
         jsonwebtoken::encode(&inner.header, &claims, inner.key.encoding_key())
             .map_err(|e| IssueError::Internal(e.to_string()))
     }
+}
+
+/// The registered claims of one token being minted.
+struct Minted<'a> {
+    subject: &'a str,
+    sid: &'a str,
+    jti: &'a str,
+    token_type: &'a str,
+    now: u64,
+    lifetime: Duration,
 }
 
 fn refused(error: AuthError) -> IssueError {

@@ -1,38 +1,41 @@
 //! An in-process revocation store, bounded in entries, that never forgets a live revocation.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use futures_util::future::{BoxFuture, FutureExt, ready};
 
-use super::{RevocationStore, StoreError};
+use super::table::Table;
+use super::{REUSED, RevocationStore, Rotation, StoreError};
 use crate::clock::now;
 
-/// Revocations in memory: for one instance, or tests. An entry is forgotten once the
-/// moment it was recorded for (`expires_at`) has passed, never before.
+/// Revocations and session families in memory: for one instance, or tests. An entry is
+/// forgotten once the moment it was recorded for (`expires_at`) has passed, never before.
 ///
-/// Bounded, and failing closed: when `max_entries` live revocations are held, a new
-/// [`revoke`](RevocationStore::revoke) fails with a [`StoreError`] (the refresh or logout
-/// that asked answers 503) instead of dropping a revocation that is still needed, which
-/// would bring a stolen token or a revoked session back to life. Size it above the number
-/// of tokens and sessions revoked within one refresh lifetime plus leeway: each rotation
-/// of a refresh token and each logout holds one entry for that long (about 100 bytes plus
-/// the id).
+/// Bounded, and failing closed: when `max_entries` live entries are held (revoked tokens
+/// and sessions, plus one per session that has refreshed), a new one fails with a
+/// [`StoreError`] (the refresh or logout that asked answers 503) instead of dropping one
+/// that is still needed, which would bring a stolen token or a revoked session back to
+/// life. Size it above the number of sessions refreshed within one refresh lifetime plus
+/// the tokens and sessions revoked in that time (about 100 bytes plus the id each); a
+/// session's refreshes reuse its one entry.
 ///
 /// Checks take a shared read lock, so concurrent requests do not wait on each other;
 /// expired entries are dropped a few at a time by the writes, from an index ordered by
 /// expiry, never by a scan of the whole store.
 ///
 /// ```
-/// use tower_jwt_auth::revocation::{MemoryRevocationStore, RevocationStore};
+/// use tower_jwt_auth::revocation::{MemoryRevocationStore, RevocationStore, Rotation};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let store = MemoryRevocationStore::new(1);
+/// let store = MemoryRevocationStore::new(2);
 /// let far = jsonwebtoken::get_current_timestamp() + 3600;
 /// assert!(store.revoke("jti:abc", far).await.unwrap()); // newly revoked
 /// assert!(store.any_revoked(&["jti:abc"]).await.unwrap());
 /// assert!(!store.any_revoked(&["jti:xyz"]).await.unwrap());
-/// // Full of live revocations: the next one is refused, the first one stays.
+/// // Session s1 refreshes r0 → r1, then someone presents r0 again: reuse.
+/// assert_eq!(store.rotate("s1", "r0", "r1", far).await.unwrap(), Rotation::Rotated);
+/// assert_eq!(store.rotate("s1", "r0", "r2", far).await.unwrap(), Rotation::Reused);
+/// // Full of live entries: the next one is refused, the others stay.
 /// assert!(store.revoke("jti:xyz", far).await.is_err());
 /// assert!(store.any_revoked(&["jti:abc"]).await.unwrap());
 /// # }
@@ -44,33 +47,42 @@ pub struct MemoryRevocationStore {
 
 #[derive(Debug)]
 struct Entries {
-    /// Each revoked id and the Unix second until which it stays revoked.
-    until: HashMap<Arc<str>, u64>,
-    /// The same entries ordered by expiry, so expired ones are found without a scan.
-    by_expiry: BTreeSet<(u64, Arc<str>)>,
+    /// Revoked ids (`jti:…`, `sid:…`).
+    revoked: Table<()>,
+    /// Each session's current refresh `jti` (or [`REUSED`]).
+    families: Table<Box<str>>,
     max_entries: usize,
 }
 
 impl Entries {
-    /// Drops every entry whose time has passed: each costs one step, and only the
-    /// expired ones are visited.
     fn drop_expired(&mut self, now: u64) {
-        while let Some((until, _)) = self.by_expiry.first()
-            && *until <= now
-        {
-            if let Some((_, id)) = self.by_expiry.pop_first() {
-                self.until.remove(&id);
-            }
+        self.revoked.drop_expired(now);
+        self.families.drop_expired(now);
+    }
+
+    /// Fails closed when a new entry would not fit beside the live ones.
+    fn make_room(&self) -> Result<(), StoreError> {
+        if self.revoked.len() + self.families.len() < self.max_entries {
+            return Ok(());
         }
+        let full = StoreFull {
+            max_entries: self.max_entries,
+        };
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            max_entries = full.max_entries,
+            "revocation store full of live entries: refusing a new one (fail closed)"
+        );
+        Err(StoreError::new(full))
     }
 }
 
 impl MemoryRevocationStore {
-    /// An empty store holding at most `max_entries` live revocations.
+    /// An empty store holding at most `max_entries` live entries.
     pub fn new(max_entries: usize) -> Self {
         let entries = Entries {
-            until: HashMap::new(),
-            by_expiry: BTreeSet::new(),
+            revoked: Table::default(),
+            families: Table::default(),
             max_entries: max_entries.max(1),
         };
         MemoryRevocationStore {
@@ -78,9 +90,11 @@ impl MemoryRevocationStore {
         }
     }
 
-    /// How many revocations are held (expired ones included until a write drops them).
+    /// How many entries are held, revocations and sessions (expired ones included until a
+    /// write drops them).
     pub fn len(&self) -> usize {
-        self.read().until.len()
+        let entries = self.read();
+        entries.revoked.len() + entries.families.len()
     }
 
     /// Whether the store holds nothing.
@@ -103,41 +117,44 @@ impl MemoryRevocationStore {
         }
         let mut entries = self.write();
         entries.drop_expired(now);
-        if let Some((key, until)) = entries.until.get_key_value(id) {
-            let (key, until) = (Arc::clone(key), *until);
-            if expires_at > until {
-                entries.by_expiry.remove(&(until, Arc::clone(&key)));
-                entries.by_expiry.insert((expires_at, Arc::clone(&key)));
-                entries.until.insert(key, expires_at);
+        if entries.revoked.get(id, now).is_none() {
+            entries.make_room()?;
+        }
+        Ok(!entries.revoked.extend(id, expires_at, (), now))
+    }
+
+    fn rotate_now(
+        &self,
+        sid: &str,
+        presented: &str,
+        next: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut entries = self.write();
+        entries.drop_expired(now);
+        match entries.families.get(sid, now) {
+            Some(current) if **current == *presented => {}
+            Some(_) => {
+                let until = expires_at.max(now + 1);
+                entries.families.extend(sid, until, REUSED.into(), now);
+                return Ok(Rotation::Reused);
             }
-            return Ok(false);
+            None => entries.make_room()?,
         }
-        if entries.until.len() >= entries.max_entries {
-            let full = StoreFull {
-                max_entries: entries.max_entries,
-            };
-            #[cfg(feature = "tracing")]
-            tracing::warn!(
-                max_entries = full.max_entries,
-                "revocation store full of live revocations: refusing a new one (fail closed)"
-            );
-            return Err(StoreError::new(full));
-        }
-        let key: Arc<str> = id.into();
-        entries.by_expiry.insert((expires_at, Arc::clone(&key)));
-        entries.until.insert(key, expires_at);
-        Ok(true)
+        entries.families.set(sid, expires_at, next.into(), now);
+        Ok(Rotation::Rotated)
     }
 }
 
 impl Default for MemoryRevocationStore {
-    /// A store of at most 100 000 live revocations.
+    /// A store of at most 100 000 live entries.
     fn default() -> Self {
         Self::new(100_000)
     }
 }
 
-/// A new revocation did not fit beside the live ones.
+/// A new entry did not fit beside the live ones.
 #[derive(Debug)]
 struct StoreFull {
     max_entries: usize,
@@ -147,7 +164,7 @@ impl fmt::Display for StoreFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "memory store holds {} live revocations, its limit",
+            "memory store holds {} live entries, its limit",
             self.max_entries
         )
     }
@@ -161,12 +178,18 @@ impl RevocationStore for MemoryRevocationStore {
     }
 
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
-        let now = now();
-        let entries = self.read();
-        let revoked = ids
-            .iter()
-            .any(|id| entries.until.get(*id).is_some_and(|until| *until > now));
+        let revoked = self.read().revoked.any_alive(ids, now());
         ready(Ok(revoked)).boxed()
+    }
+
+    fn rotate(
+        &self,
+        sid: &str,
+        presented: &str,
+        next: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
+        ready(self.rotate_now(sid, presented, next, expires_at, now())).boxed()
     }
 }
 
@@ -192,14 +215,18 @@ mod tests {
     }
 
     #[test]
-    fn full_store_refuses_new_revocations_and_keeps_the_live_ones() {
-        let store = MemoryRevocationStore::new(2);
+    fn full_store_refuses_new_entries_and_keeps_the_live_ones() {
+        let store = MemoryRevocationStore::new(3);
         let far = now() + 1000;
         assert!(block(store.revoke("soon", now() + 10)).unwrap());
         assert!(block(store.revoke("late", far)).unwrap());
+        assert_eq!(block(store.rotate("s", "r0", "r1", far)).unwrap(), Rotation::Rotated);
         let error = block(store.revoke("new", far)).unwrap_err();
-        assert!(error.to_string().contains("2 live revocations"), "{error}");
-        assert_eq!(store.len(), 2);
+        assert!(error.to_string().contains("3 live entries"), "{error}");
+        // A new session does not fit either; the one held still rotates.
+        assert!(block(store.rotate("t", "r0", "r1", far)).is_err());
+        assert_eq!(block(store.rotate("s", "r1", "r2", far)).unwrap(), Rotation::Rotated);
+        assert_eq!(store.len(), 3);
         assert!(block(store.any_revoked(&["soon"])).unwrap());
         assert!(block(store.any_revoked(&["late"])).unwrap());
         assert!(!block(store.any_revoked(&["new"])).unwrap());
@@ -213,12 +240,9 @@ mod tests {
         assert!(store.revoke_now("a", 300, 100).unwrap());
         assert!(!store.revoke_now("a", 200, 100).unwrap());
         assert!(!store.revoke_now("a", 500, 100).unwrap());
-        // Extended to 500: still held at 400, when 300 would have let it go.
         store.revoke_now("b", 401, 400).unwrap();
         assert_eq!(store.len(), 2);
-        let entries = store.read();
-        assert_eq!(entries.until.get("a"), Some(&500));
-        assert_eq!(entries.by_expiry.len(), 2, "one index entry per id");
+        assert_eq!(store.read().revoked.until("a"), Some(500));
     }
 
     #[test]
@@ -229,16 +253,39 @@ mod tests {
     }
 
     #[test]
-    fn dropping_expired_entries_visits_only_those() {
-        let store = MemoryRevocationStore::new(1000);
-        for i in 0..1000u64 {
-            store.revoke_now(&format!("id{i}"), 200 + i, 100).unwrap();
+    fn a_session_keeps_one_entry_however_often_it_refreshes() {
+        let store = MemoryRevocationStore::new(10);
+        let mut current = "r0".to_owned();
+        for i in 1..=300u64 {
+            let next = format!("r{i}");
+            let rotated = store.rotate_now("s", &current, &next, 1000 + i, 100 + i);
+            assert_eq!(rotated.unwrap(), Rotation::Rotated);
+            current = next;
         }
-        // At 700, the 500 entries with until <= 700 go; the rest stay in expiry order.
-        store.revoke_now("id0", 2000, 700).unwrap();
-        let entries = store.read();
-        assert_eq!(entries.until.len(), 500);
-        assert_eq!(entries.by_expiry.len(), 500);
-        assert_eq!(entries.by_expiry.first().map(|(t, _)| *t), Some(701));
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.read().families.until("s"), Some(1300));
+    }
+
+    #[test]
+    fn an_older_token_is_reuse_and_poisons_the_current_one() {
+        let store = MemoryRevocationStore::new(10);
+        assert_eq!(store.rotate_now("s", "r0", "r1", 900, 100).unwrap(), Rotation::Rotated);
+        assert_eq!(store.rotate_now("s", "r1", "r2", 950, 110).unwrap(), Rotation::Rotated);
+        // r0 again: reuse, and from now on the current r2 is refused as well.
+        assert_eq!(store.rotate_now("s", "r0", "x", 990, 120).unwrap(), Rotation::Reused);
+        assert_eq!(store.rotate_now("s", "r2", "r3", 999, 130).unwrap(), Rotation::Reused);
+        // The mark lasts at least as long as the newest token could.
+        assert_eq!(store.read().families.until("s"), Some(999));
+        // Another session is untouched.
+        assert_eq!(store.rotate_now("t", "q0", "q1", 900, 130).unwrap(), Rotation::Rotated);
+    }
+
+    #[test]
+    fn a_session_entry_lapses_with_its_newest_token() {
+        let store = MemoryRevocationStore::new(10);
+        store.rotate_now("s", "r0", "r1", 200, 100).unwrap();
+        // At 200 every token of the session has expired: the entry goes with them.
+        store.revoke_now("other", 900, 200).unwrap();
+        assert_eq!(store.len(), 1);
     }
 }

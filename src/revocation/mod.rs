@@ -1,11 +1,19 @@
-//! Revoked tokens and sessions: the [`RevocationStore`] trait and [`MemoryRevocationStore`].
+//! Revoked tokens and sessions: the [`RevocationStore`] trait, [`MemoryRevocationStore`]
+//! and (feature `redis`) `RedisRevocationStore`.
 //!
-//! A `issue::TokenIssuer` writes to the store (logout, refresh-token
-//! rotation, reuse detection); a layer given the same store through
+//! A `issue::TokenIssuer` writes to the store (logout, blacklist, refresh-token rotation,
+//! reuse detection); a layer given the same store through
 //! [`JwtAuthBuilder::revocation_store`](crate::JwtAuthBuilder::revocation_store) refuses a
 //! token whose `jti` or `sid` is in it, before the token expires.
+//!
+//! Sessions are families: each login (`sid`) has one entry holding its current refresh
+//! token, advanced by compare-and-set at every refresh. Storage grows with live sessions
+//! and explicit revocations, never with the number of refreshes.
 
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
+mod table;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -14,6 +22,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 pub use memory::MemoryRevocationStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisRevocationStore;
 
 /// Where revocations are kept, shared by the issuer and every validating layer.
 ///
@@ -30,15 +40,46 @@ pub use memory::MemoryRevocationStore;
 ///   one fails the `revoke` (fail closed; the caller answers 503).
 /// - A store that cannot answer returns an error, never "not revoked": the layer then
 ///   answers 503.
+/// - [`rotate`](Self::rotate) is one atomic compare-and-set per session: of two refreshes
+///   racing with the same token, one rotates and the other is reuse.
 pub trait RevocationStore: Send + Sync + 'static {
     /// Records `id` as revoked until `expires_at`, atomically: `true` when this call
     /// revoked it, `false` when it already was (a refresh token presented twice). Revoking
     /// an id again keeps the later of the two expiries.
     fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>>;
 
-    /// Whether any of `ids` is revoked now.
+    /// Whether any of `ids` is revoked now. This is the per-request check: implement it
+    /// as a local lookup where you can.
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>>;
+
+    /// Advances session `sid` from refresh token `presented` (its `jti`) to `next`, kept
+    /// until `expires_at` (the new token's `exp` plus leeway: every older token of the
+    /// session expires before it). A session with no entry has never been refreshed, so
+    /// whatever it presents is its login's token and rotates. A `presented` that is not
+    /// the current one is [`Rotation::Reused`]: the entry is marked so that the current
+    /// token is refused too, and the caller revokes the session.
+    fn rotate(
+        &self,
+        sid: &str,
+        presented: &str,
+        next: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<Rotation, StoreError>>;
 }
+
+/// What [`RevocationStore::rotate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// The presented refresh token was the session's current one; the next one is now.
+    Rotated,
+    /// The presented refresh token was rotated before: someone holds a copy. The whole
+    /// session is to be revoked.
+    Reused,
+}
+
+/// The value a session entry holds once reuse was seen: no `jti` (base64url) equals it.
+pub(crate) const REUSED: &str = "!reused";
 
 impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
     fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
@@ -47,6 +88,16 @@ impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
 
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
         (**self).any_revoked(ids)
+    }
+
+    fn rotate(
+        &self,
+        sid: &str,
+        presented: &str,
+        next: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
+        (**self).rotate(sid, presented, next, expires_at)
     }
 }
 

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use serde_json::json;
 use tower::{Layer, ServiceExt, service_fn};
-use tower_jwt_auth::revocation::{RevocationStore, StoreError};
+use tower_jwt_auth::revocation::{RevocationStore, Rotation, StoreError};
 use tower_jwt_auth::{Algorithm, AuthError, Claims, ErrorKind, JwtAuthLayer, StaticKey};
 
 /// A store over the network, as it were: every answer comes after a yield.
@@ -42,6 +42,16 @@ impl RevocationStore for SlowStore {
                 Ok(revoked)
             }
         })
+    }
+
+    fn rotate(
+        &self,
+        _sid: &str,
+        _presented: &str,
+        _next: &str,
+        _expires_at: u64,
+    ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
+        Box::pin(async { Ok(Rotation::Rotated) })
     }
 }
 

@@ -133,11 +133,19 @@ async fn full_store_fails_refresh_with_503_and_keeps_every_revocation() {
     let store = MemoryRevocationStore::new(2);
     let issuer = issuer(300, 3600, store.clone());
     let addr = api(&issuer).await;
+    // Two sessions that refreshed hold one entry each, however often they refresh.
     let first = issuer.issue("ada", &()).unwrap();
+    let other = issuer.issue("bob", &()).unwrap();
+    issuer.refresh(&other.refresh).await.unwrap();
     let second = issuer.refresh(&first.refresh).await.unwrap();
-    let third = issuer.refresh(&second.refresh).await.unwrap();
+    let mut latest = issuer.refresh(&second.refresh).await.unwrap();
+    for _ in 0..20 {
+        latest = issuer.refresh(&latest.refresh).await.unwrap();
+    }
     assert_eq!(store.len(), 2);
-    // A third rotation needs a third entry: refused (503), not made by evicting one.
+    // A third session's first refresh needs a third entry: refused (503), not made by
+    // evicting one.
+    let third = issuer.issue("cy", &()).unwrap();
     let full = issuer.refresh(&third.refresh).await.unwrap_err();
     assert!(matches!(full, IssueError::Store(_)), "{full:?}");
     assert_eq!(full.status(), 503);
@@ -147,11 +155,14 @@ async fn full_store_fails_refresh_with_503_and_keeps_every_revocation() {
         let reused = issuer.refresh(rotated).await.unwrap_err();
         assert_eq!(reused.status(), 503, "{reused:?}");
     }
+    // The session's entry is marked: its newest refresh token no longer works either.
+    let after = issuer.refresh(&latest.refresh).await.unwrap_err();
+    assert_eq!(after.status(), 503, "{after:?}");
     // An explicit logout cannot be recorded either: 503, and the token keeps working,
     // which the caller learns from the 503.
-    let logout = issuer.revoke(&third.access).await.unwrap_err();
+    let logout = issuer.revoke(&latest.access).await.unwrap_err();
     assert_eq!(logout.status(), 503);
-    let r = get_with_token(addr, "/me", &third.access).await;
+    let r = get_with_token(addr, "/me", &latest.access).await;
     assert_eq!((r.status.as_u16(), r.body.as_str()), (200, "ada"));
 }
 

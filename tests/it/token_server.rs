@@ -27,7 +27,7 @@ use jsonwebtoken::Header;
 use serde_json::{Value, json};
 use tower_jwt_auth::issue::{SigningKey, TokenIssuer};
 use tower_jwt_auth::jwks::JwksResolver;
-use tower_jwt_auth::revocation::{RevocationStore, StoreError};
+use tower_jwt_auth::revocation::{RevocationStore, Rotation, StoreError};
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer};
 
 const USER: &str = "demo";
@@ -755,6 +755,16 @@ impl RevocationStore for FailingStore {
             Err(StoreError::new(Unreachable))
         };
         Box::pin(async move { answer })
+    }
+
+    fn rotate(
+        &self,
+        _sid: &str,
+        _presented: &str,
+        _next: &str,
+        _expires_at: u64,
+    ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
+        Box::pin(async { Err(StoreError::new(Unreachable)) })
     }
 }
 

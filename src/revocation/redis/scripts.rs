@@ -1,0 +1,78 @@
+//! The store's keys and its two Lua scripts. Each script touches one key (and publishes),
+//! so it runs atomically on one node, standalone or Redis Cluster.
+
+/// Records a revocation in the index (a sorted set scored by the Unix second it lasts
+/// until), drops the members whose time has passed, lets the index key itself expire
+/// with its last member, and publishes the revocation to every instance.
+///
+/// KEYS[1] the index; ARGV: id, until, now, channel. Returns 1 when newly revoked.
+pub(super) const REVOKE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+local until = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if redis.call('EXPIRETIME', KEYS[1]) < tonumber(until) then
+  redis.call('EXPIREAT', KEYS[1], until)
+end
+redis.call('PUBLISH', ARGV[4], 'r ' .. until .. ' ' .. ARGV[1])
+if before then return 0 else return 1 end
+";
+
+/// Compare-and-set of a session's current refresh token. No entry: the session never
+/// refreshed, so the presented token is its login's and rotates. The current one:
+/// rotates, the entry now expiring with the new token. Anything else is reuse: the entry
+/// is marked (so the current token is refused too) for as long as the newest could live.
+///
+/// KEYS[1] the session's key; ARGV: presented, next, until, the reuse mark. Returns 1
+/// when rotated, 0 on reuse.
+pub(super) const ROTATE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == false or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[3])
+  return 1
+end
+if current ~= ARGV[4] then
+  local until = math.max(redis.call('EXPIRETIME', KEYS[1]), tonumber(ARGV[3]))
+  redis.call('SET', KEYS[1], ARGV[4], 'EXAT', until)
+end
+return 0
+";
+
+/// The names under one prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    /// The sorted set of revoked ids.
+    pub(super) index: String,
+    /// Where revocations and heartbeats are published.
+    pub(super) channel: String,
+    prefix: String,
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Self {
+        Keys {
+            index: format!("{prefix}:revoked"),
+            channel: format!("{prefix}:revocations"),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// A session's key, hash-tagged by its `sid` so that everything about one session
+    /// lands on one Redis Cluster slot.
+    pub(super) fn session(&self, sid: &str) -> String {
+        format!("{}:session:{{{sid}}}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_key_is_hash_tagged_by_its_sid() {
+        let keys = Keys::new("app");
+        assert_eq!(keys.session("abc"), "app:session:{abc}");
+        assert_eq!(keys.index, "app:revoked");
+        assert_eq!(keys.channel, "app:revocations");
+    }
+}
