@@ -9,6 +9,9 @@
 //! - `DEMO_USER` / `DEMO_PASSWORD` (defaults `demo` / `demo-password`): the one user.
 //! - `JWT_PRIVATE_KEY_FILE` (+ `JWT_ALGORITHM`, default ES256): the signing key; without
 //!   it an ES256 key is generated at start (tokens then die with the process).
+//! - `REDIS_URL` (e.g. `redis://127.0.0.1:6379/`): revocations and sessions in Redis, shared
+//!   by every instance started with the same `REDIS_URL` and `JWT_PRIVATE_KEY_FILE`, which
+//!   then behave as one service; unset, they stay in this process's memory.
 //! - `LOGIN_IP_PER_MINUTE` / `LOGIN_IP_BURST` (defaults 10 / 5): login attempts one client
 //!   may make, sustained per minute and at once.
 //! - `LOGIN_USERNAME_PER_MINUTE` / `LOGIN_USERNAME_BURST` (defaults 5 / 3): login attempts
@@ -21,6 +24,8 @@
 //! `POST /api/token/refresh/` `{"refresh"}` → `{"access","refresh"}` (rotated);
 //! `POST /api/token/verify/` `{"token"}` → `{}`;
 //! `POST /api/token/blacklist/` `{"refresh"}` → `{}`;
+//! `POST /api/logout/` (access token) → `{}`, the whole session revoked (its access and
+//! refresh tokens, on every instance);
 //! `GET /api/me` (access token) → the claims; `GET /.well-known/jwks.json` → the public key.
 //!
 //! Errors are simplejwt's `{"detail": …}` bodies: 400 for a malformed body, 413 for a body
@@ -73,6 +78,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tower_jwt_auth::issue::{IssueError, SigningKey, TokenIssuer};
+use tower_jwt_auth::revocation::RedisRevocationStore;
 use tower_jwt_auth::{Algorithm, Claims};
 
 /// The largest request body any endpoint reads; a larger one is 413.
@@ -322,7 +328,10 @@ impl AppState {
 /// `into_make_service_with_connect_info::<SocketAddr>()`: logins are limited per peer.
 pub fn app(state: AppState) -> Result<Router, tower_jwt_auth::ConfigError> {
     let auth = state.issuer.layer_builder::<Value>().build()?;
-    let api = Router::new().route("/api/me", get(me)).route_layer(auth);
+    let api = Router::new()
+        .route("/api/me", get(me))
+        .route("/api/logout/", post(logout))
+        .route_layer(auth);
     Ok(Router::new()
         .route("/api/token/", post(login))
         .route("/api/token/refresh/", post(refresh))
@@ -528,6 +537,13 @@ async fn blacklist(
     }
 }
 
+async fn logout(State(state): State<AppState>, claims: Claims<Value>) -> Response {
+    match state.issuer.end_session(&claims).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) => issue_error(e),
+    }
+}
+
 async fn me(claims: Claims<Value>) -> Json<Value> {
     Json(json!({ "claims": claims.custom(), "registered": claims.registered() }))
 }
@@ -567,7 +583,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         "demo-password".into()
     });
-    let issuer = TokenIssuer::builder(signing_key()?).build()?;
+    let mut issuer = TokenIssuer::builder(signing_key()?);
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let store = RedisRevocationStore::connect(&url)
+            .await
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        tracing::info!(?store, "revocations in redis");
+        issuer = issuer.revocation_store(store);
+    }
+    let issuer = issuer.build()?;
     let limits = LoginLimits::from_env()?;
     tracing::info!(?limits, "login limits");
     let state = AppState::new(issuer, &username, &password).with_limits(&limits);

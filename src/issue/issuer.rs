@@ -373,6 +373,21 @@ impl TokenIssuer {
         Ok(())
     }
 
+    /// Revokes the session of `claims` that a layer of this issuer verified: logout with
+    /// the access token the request came with. Every access and refresh token of that
+    /// login is refused from now on, by every layer sharing the store.
+    pub async fn end_session<T>(&self, claims: &Claims<T>) -> Result<(), IssueError> {
+        let Some(sid) = &claims.registered().sid else {
+            return Err(refused(reason::LACKS_SID));
+        };
+        let until = self.session_revoked_until();
+        self.inner
+            .store
+            .revoke(&format!("sid:{sid}"), until)
+            .await?;
+        Ok(())
+    }
+
     /// The public keys as a JWKS document (`{"keys":[…]}`), for another service's
     /// `JwksResolver`. Empty for an HMAC key, whose secret is never published.
     pub fn jwks(&self) -> Value {

@@ -1,7 +1,7 @@
 //! The integration tests, one binary (one link) with a module per subject. The allocation
 //! counter needs a global allocator of its own, so it is a separate binary (`tests/alloc.rs`).
 //!
-//! Tests that need an outside program (Python's PyJWT and grpcio) are `#[ignore]`d under a
+//! Tests that need an outside program (Python's PyJWT and grpcio, redis-server) are `#[ignore]`d under a
 //! plain `cargo test`; `scripts/test` installs those programs and runs them too.
 
 // The examples included by `examples` and `token_server` each bring their own `mod common`.
@@ -22,6 +22,7 @@ mod grpc;
 mod http;
 mod jwks;
 mod properties;
+mod redis_store;
 mod revocation;
 mod revocation_window;
 mod service;

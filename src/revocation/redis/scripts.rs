@@ -10,11 +10,11 @@ pub(super) const REVOKE: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-local until = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if redis.call('EXPIRETIME', KEYS[1]) < tonumber(until) then
-  redis.call('EXPIREAT', KEYS[1], until)
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if redis.call('EXPIRETIME', KEYS[1]) < tonumber(expiry) then
+  redis.call('EXPIREAT', KEYS[1], expiry)
 end
-redis.call('PUBLISH', ARGV[4], 'r ' .. until .. ' ' .. ARGV[1])
+redis.call('PUBLISH', ARGV[4], 'r ' .. expiry .. ' ' .. ARGV[1])
 if before then return 0 else return 1 end
 ";
 
@@ -32,8 +32,8 @@ if current == false or current == ARGV[1] then
   return 1
 end
 if current ~= ARGV[4] then
-  local until = math.max(redis.call('EXPIRETIME', KEYS[1]), tonumber(ARGV[3]))
-  redis.call('SET', KEYS[1], ARGV[4], 'EXAT', until)
+  local expiry = math.max(redis.call('EXPIRETIME', KEYS[1]), tonumber(ARGV[3]))
+  redis.call('SET', KEYS[1], ARGV[4], 'EXAT', expiry)
 end
 return 0
 ";

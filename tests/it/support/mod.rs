@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_jwt_auth::VerificationKey;
 
+pub mod redis_server;
+
 /// The claims type the tests deserialize into.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TestClaims {
