@@ -831,3 +831,194 @@ async fn a_store_refusing_new_revocations_gives_503_on_refresh_and_blacklist() {
     assert_eq!(expect(&reply, StatusCode::OK), json!({}));
     expect(&get_with_token(addr, ME, &access).await, StatusCode::OK);
 }
+
+/// Two instances of the example on one Redis, each with its own store (connections and
+/// local view), as two processes behind a load balancer would be.
+mod on_redis {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::support::redis_server::RedisServer;
+    use tower_jwt_auth::revocation::RedisRevocationStore;
+
+    const LOGOUT: &str = "/api/logout/";
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    const STALENESS: Duration = Duration::from_secs(3);
+
+    /// An instance of the token server whose issuer keeps its state in `server`.
+    async fn instance(server: &RedisServer) -> SocketAddr {
+        let store = RedisRevocationStore::builder(server.client())
+            .command_timeout(TIMEOUT)
+            .max_staleness(STALENESS)
+            .heartbeat(Duration::from_millis(200))
+            .build()
+            .await
+            .expect("a store on the test redis");
+        let issuer = TokenIssuer::builder(signing_key())
+            .access_lifetime(ACCESS_LIFETIME)
+            .refresh_lifetime(REFRESH_LIFETIME)
+            .revocation_store(store)
+            .build()
+            .unwrap();
+        start(issuer).await
+    }
+
+    async fn logout(addr: SocketAddr, access: &str) -> Reply {
+        let request = Request::builder()
+            .method("POST")
+            .uri(format!("http://{addr}{LOGOUT}"))
+            .header("authorization", format!("Bearer {access}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        exchange(request).await
+    }
+
+    /// Waits (at most 5 s) until `/api/me` with `access` on `addr` answers `status`.
+    async fn me_becomes(addr: SocketAddr, access: &str, status: u16) -> Reply {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let reply = get_with_token(addr, ME, access).await;
+            if reply.status == status || Instant::now() > deadline {
+                return reply;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn refresh_of(reply: &Reply) -> (String, String) {
+        pair(&expect(reply, StatusCode::OK))
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn logout_on_one_instance_is_refused_on_the_other() {
+        let server = RedisServer::start();
+        let (a, b) = (instance(&server).await, instance(&server).await);
+        let (access, refresh) = login(a).await;
+        assert_eq!(get_with_token(b, ME, &access).await.status, 200);
+        let reply = logout(a, &access).await;
+        assert_eq!(expect(&reply, StatusCode::OK), json!({}));
+        assert_eq!(get_with_token(a, ME, &access).await.status, 401);
+        let reply = me_becomes(b, &access, 401).await;
+        assert_eq!(reply.status, 401, "B still accepts a logged-out token: {reply:?}");
+        assert!(reply.header("www-authenticate").unwrap().contains("revoked"));
+        // The session's refresh token is dead too, on both.
+        for addr in [a, b] {
+            let reply = post_json(addr, REFRESH, &json!({ "refresh": refresh })).await;
+            expect(&reply, StatusCode::UNAUTHORIZED);
+        }
+        // Logout needs a valid access token: an empty one is 400, a refresh token 401.
+        assert_eq!(logout(a, "").await.status, 400);
+        assert_eq!(logout(b, &refresh).await.status, 401);
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn rotation_on_one_and_reuse_on_the_other_kills_the_session_on_both() {
+        let server = RedisServer::start();
+        let (a, b) = (instance(&server).await, instance(&server).await);
+        let (_, first) = login(a).await;
+        let (access, second) =
+            refresh_of(&post_json(a, REFRESH, &json!({ "refresh": first })).await);
+        assert_eq!(get_with_token(b, ME, &access).await.status, 200);
+        // The rotated-out token, replayed at B: reuse.
+        let reply = post_json(b, REFRESH, &json!({ "refresh": first })).await;
+        let body = expect(&reply, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "token_not_valid", "{body}");
+        // The whole session is gone everywhere: the newest refresh token and the access token.
+        let reply = post_json(a, REFRESH, &json!({ "refresh": second })).await;
+        expect(&reply, StatusCode::UNAUTHORIZED);
+        assert_eq!(me_becomes(a, &access, 401).await.status, 401);
+        assert_eq!(me_becomes(b, &access, 401).await.status, 401);
+        // Another login is untouched.
+        let (other, _) = login(b).await;
+        assert_eq!(get_with_token(a, ME, &other).await.status, 200);
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn a_blacklist_on_one_instance_is_honoured_on_the_other() {
+        let server = RedisServer::start();
+        let (a, b) = (instance(&server).await, instance(&server).await);
+        let (_, refresh) = login(a).await;
+        let reply = post_json(b, BLACKLIST, &json!({ "refresh": refresh })).await;
+        expect(&reply, StatusCode::OK);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let reply = loop {
+            let reply = post_json(a, VERIFY, &json!({ "token": refresh })).await;
+            if reply.status == 401 || Instant::now() > deadline {
+                break reply;
+            }
+        };
+        expect(&reply, StatusCode::UNAUTHORIZED);
+        let reply = post_json(a, REFRESH, &json!({ "refresh": refresh })).await;
+        expect(&reply, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn three_hundred_chained_refreshes_add_no_keys() {
+        let server = RedisServer::start();
+        let (a, b) = (instance(&server).await, instance(&server).await);
+        let dbsize = || server.cli(&["DBSIZE"]).parse::<u64>().unwrap();
+        let (_, mut refresh) = login(a).await;
+        assert_eq!(dbsize(), 0, "a login writes nothing");
+        let mut access = String::new();
+        for i in 0..300 {
+            let at = if i % 2 == 0 { a } else { b };
+            (access, refresh) =
+                refresh_of(&post_json(at, REFRESH, &json!({ "refresh": refresh })).await);
+            if i == 0 {
+                assert_eq!(dbsize(), 1, "the session's one key");
+            }
+        }
+        assert_eq!(dbsize(), 1, "300 refreshes later, still one key");
+        let keys = server.cli(&["KEYS", "*"]);
+        assert!(keys.starts_with("tjwt:session:{"), "{keys}");
+        assert_eq!(logout(b, &access).await.status, 200);
+        assert_eq!(dbsize(), 2, "the session's key and the revocation index");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn a_paused_redis_gives_503_in_time_then_service_resumes() {
+        let server = RedisServer::start();
+        let a = instance(&server).await;
+        let (access, _) = login(a).await;
+        let (logged_out, _) = login(a).await;
+        // The writes tried while Redis is stopped use a session of their own.
+        let (attempted, attempted_refresh) = login(a).await;
+        assert_eq!(logout(a, &logged_out).await.status, 200);
+        server.pause();
+        let paused = Instant::now();
+        // Writes: 503 with Retry-After, within the command timeout.
+        let start = Instant::now();
+        let reply = post_json(a, REFRESH, &json!({ "refresh": attempted_refresh })).await;
+        assert!(start.elapsed() < TIMEOUT * 3, "took {:?}", start.elapsed());
+        expect(&reply, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.header("retry-after"), Some("5"));
+        let start = Instant::now();
+        assert_eq!(logout(a, &attempted).await.status, 503);
+        assert!(start.elapsed() < TIMEOUT * 3, "took {:?}", start.elapsed());
+        // Reads: the local view, inside the staleness bound.
+        assert_eq!(get_with_token(a, ME, &access).await.status, 200);
+        assert_eq!(get_with_token(a, ME, &logged_out).await.status, 401);
+        // Then closed: 503, never a pass, and never a wait.
+        let reply = me_becomes(a, &access, 503).await;
+        assert_eq!(reply.status, 503, "{reply:?}");
+        assert!(paused.elapsed() >= STALENESS - Duration::from_millis(200));
+        assert_eq!(get_with_token(a, ME, &logged_out).await.status, 503);
+        server.resume();
+        assert_eq!(me_becomes(a, &access, 200).await.status, 200);
+        assert_eq!(get_with_token(a, ME, &logged_out).await.status, 401, "still logged out");
+        // The writes that got 503 had reached Redis's socket before it stopped; Redis may
+        // run them on resuming (each whole). A late logout fails closed: `attempted` is
+        // logged out now or, if the logout never arrived, still valid; no third outcome.
+        let status = get_with_token(a, ME, &attempted).await.status;
+        assert!(status == 200 || status == 401, "{status}");
+        // A new login refreshes as usual.
+        let (_, fresh) = login(a).await;
+        let reply = post_json(a, REFRESH, &json!({ "refresh": fresh })).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+}
