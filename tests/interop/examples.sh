@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Drives the example servers from outside, as a user would: curl against `examples/axum`,
-# a Python grpcio client against `examples/tonic`, then SIGTERM, which must drain and exit 0.
+# Drives the example servers from outside, as a user would: curl against `examples/axum`
+# and `examples/token_server` (alone, then two instances on one redis-server), a Python
+# grpcio client against `examples/tonic`, then SIGTERM, which must drain and exit 0.
 # Run from the crate root: bash tests/interop/examples.sh
 set -euo pipefail
 
@@ -166,6 +167,45 @@ expect "token_server: the 429 has a Retry-After in whole seconds" yes \
     "$(curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' -d '{"username":"demo","password":"x"}' \
         "http://127.0.0.1:$p/api/token/" | grep -iE '^retry-after: [1-9][0-9]*'$'\r''?$' >/dev/null && echo yes)"
 stop token_server
+
+# --- token_server ×2 on one Redis: REDIS_URL and JWT_PRIVATE_KEY_FILE make one service ---
+rp=$(port)
+redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no >"$dir/redis.log" 2>&1 &
+echo $! >"$dir/redis.pid"
+for _ in $(seq 100); do [ "$(redis-cli -p "$rp" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+pa=$(port); pb=$(port)
+for side in a b; do
+    [ "$side" = a ] && sp=$pa || sp=$pb
+    DEMO_PASSWORD=s3cret REDIS_URL="redis://127.0.0.1:$rp/" JWT_PRIVATE_KEY_FILE=tests/keys/p256_a.key \
+        PORT=$sp "$examples"/token_server >"$dir/ts_$side.out" 2>"$dir/ts_$side.err" &
+    echo $! >"$dir/token_server_$side.pid"
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$sp/.well-known/jwks.json" && break; sleep 0.1; done
+done
+p=$pa
+expect "redis: login on A is 200" 200 "$(post /api/token/ '{"username":"demo","password":"s3cret"}')"
+access=$(field access); refresh=$(field refresh)
+expect "redis: B accepts A's access token" 200 \
+    "$(code -H "Authorization: Bearer $access" "http://127.0.0.1:$pb/api/me")"
+p=$pb
+expect "redis: refresh on B is 200" 200 "$(post /api/token/refresh/ "{\"refresh\":\"$refresh\"}")"
+access=$(field access)
+p=$pa
+expect "redis: A's copy of the rotated-out refresh token is reuse, 401" 401 \
+    "$(post /api/token/refresh/ "{\"refresh\":\"$refresh\"}")"
+sleep 0.2
+expect "redis: the reuse on A revoked the session on B" 401 \
+    "$(code -H "Authorization: Bearer $access" "http://127.0.0.1:$pb/api/me")"
+expect "redis: a new login on A is 200" 200 "$(post /api/token/ '{"username":"demo","password":"s3cret"}')"
+access=$(field access)
+expect "redis: POST /api/logout/ on A is 200" 200 \
+    "$(code -X POST -H "Authorization: Bearer $access" "http://127.0.0.1:$pa/api/logout/")"
+sleep 0.2
+expect "redis: B refuses the logged-out token" 401 \
+    "$(code -H "Authorization: Bearer $access" "http://127.0.0.1:$pb/api/me")"
+expect "redis: one session key and the revocation index" 2 "$(redis-cli -p "$rp" DBSIZE)"
+stop token_server_a
+stop token_server_b
+kill "$(cat "$dir/redis.pid")"
 
 # --- tonic ----------------------------------------------------------------------------
 p=$(port); start tonic "$p"
