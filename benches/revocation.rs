@@ -310,7 +310,10 @@ fn benches(c: &mut Criterion) {
             "no_store/accepted",
             layer(None::<MemoryRevocationStore>).layer(trivial),
         ),
-        ("memory/accepted", layer(Some(memory.clone())).layer(trivial)),
+        (
+            "memory/accepted",
+            layer(Some(memory.clone())).layer(trivial),
+        ),
     ];
     if let Some(redis) = &redis {
         let service = layer(Some(redis.store.clone())).layer(trivial);

@@ -200,12 +200,21 @@ def cache_control():
     return [(f"{i:02}", v) for i, v in enumerate(values)]
 
 
+def revocation_messages():
+    values = [
+        "r 1764653000 sid:abc", "r 1.5 jti:with space", "h 0a1b2c3d4e5f6071 1764653000123",
+        "h me 99999999999999999999999", "r  sid:x", "q 1 2",
+    ]
+    return [(f"{i:02}", v) for i, v in enumerate(values)]
+
+
 def main() -> None:
     write("validator_tokens", validator_tokens())
     write("signed_claims", signed_claims())
     write("request_headers", request_headers())
     write("jwks_documents", jwks_documents())
     write("cache_control", cache_control())
+    write("revocation_messages", revocation_messages())
     for name in ("wycheproof", "jose-cookbook"):
         shutil.copyfile(VECTORS / name / "LICENSE", CORPUS / f"LICENSE-{name}")
 

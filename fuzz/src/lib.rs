@@ -737,3 +737,36 @@ pub fn cache_control(data: &[u8]) {
         assert_eq!(got, expected, "for {value:?}");
     }
 }
+
+/// (e) A message on the Redis store's pub/sub channel: never panics; what parses is what
+/// was sent (a revocation or heartbeat printed again parses to the same), and a
+/// well-formed `r <seconds> <id>` is always read as that revocation.
+#[cfg(feature = "fuzzing")]
+pub fn revocation_messages(data: &[u8]) {
+    use tower_jwt_auth::revocation::redis::{Message, parse_message};
+    let parsed = parse_message(data);
+    match parsed {
+        Some(Message::Revoked { id, until }) => {
+            assert!(data.starts_with(b"r ") && !id.is_empty(), "{data:?}");
+            let again = format!("r {until} {id}");
+            assert_eq!(parse_message(again.as_bytes()), parsed);
+        }
+        Some(Message::Heartbeat { instance, sent_ms }) => {
+            assert!(data.starts_with(b"h ") && !instance.contains(' '), "{data:?}");
+            let again = format!("h {instance} {sent_ms}");
+            assert_eq!(parse_message(again.as_bytes()), parsed);
+        }
+        None => {}
+    }
+    // Built from the input: any seconds and any non-empty id make a revocation.
+    let seconds = data.iter().fold(0u64, |n, b| n.wrapping_mul(31).wrapping_add(u64::from(*b)));
+    let id = String::from_utf8_lossy(data);
+    if !id.is_empty() {
+        let message = format!("r {seconds} {id}");
+        assert_eq!(
+            parse_message(message.as_bytes()),
+            Some(Message::Revoked { id: &id, until: seconds }),
+            "{message:?}"
+        );
+    }
+}

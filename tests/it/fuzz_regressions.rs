@@ -152,3 +152,11 @@ fn cache_control_seeds_hold() {
         .iter()
         .for_each(|s| fuzz_checks::cache_control(s));
 }
+
+#[cfg(feature = "fuzzing")]
+#[test]
+fn revocation_messages_seeds_hold() {
+    seeds("revocation_messages")
+        .iter()
+        .for_each(|s| fuzz_checks::revocation_messages(s));
+}

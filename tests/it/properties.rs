@@ -311,4 +311,13 @@ proptest! {
     fn cache_control_no_store_means_do_not_cache(value in cache_control_value()) {
         fuzz_checks::cache_control(value.as_bytes());
     }
+
+    #[test]
+    fn revocation_messages_parse_back_to_themselves(
+        kind in prop::sample::select(vec!["r", "h", "x"]),
+        number in prop::string::string_regex("[0-9]{0,22}(\\.[0-9]{1,3})?").unwrap(),
+        rest in ".{0,40}",
+    ) {
+        fuzz_checks::revocation_messages(format!("{kind} {number} {rest}").as_bytes());
+    }
 }

@@ -21,6 +21,9 @@ use redis::{Client, Cmd, FromRedisValue, RedisError};
 
 use super::{REUSED, RevocationStore, Rotation, StoreError};
 use scripts::Keys;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use sync::{Message, parse_message};
 use view::{View, now_ms};
 
 /// Revocations in Redis, for many instances behind a load balancer.

@@ -126,37 +126,70 @@ async fn follow(weak: &Weak<Shared>, mut stream: PubSubStream) {
     tracing::warn!("redis revocations: subscription lost; reconnecting");
 }
 
-/// One published message: `r <until> <id>` is a revocation, `h <instance> <ms>` a
-/// heartbeat. Returns whether it was this instance's own heartbeat, which proves that the
-/// view holds everything published before it was sent.
+/// One published message, applied. Returns whether it was this instance's own heartbeat,
+/// which proves that the view holds everything published before it was sent.
 fn apply(shared: &Shared, message: &Msg) -> bool {
-    let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else {
-        return false;
-    };
-    let mut parts = payload.splitn(3, ' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("r"), Some(until), Some(id)) => {
-            if let Some(until) = parse_score(until) {
-                shared.view.insert(id, until, now_ms() / 1000);
-            }
+    match parse_message(message.get_payload_bytes()) {
+        Some(Message::Revoked { id, until }) => {
+            shared.view.insert(id, until, now_ms() / 1000);
             false
         }
-        (Some("h"), Some(instance), Some(sent_ms)) if instance == shared.instance => {
-            match sent_ms.parse() {
-                Ok(sent_ms) => {
-                    shared.view.complete_at(sent_ms);
-                    true
-                }
-                Err(_) => false,
-            }
+        Some(Message::Heartbeat { instance, sent_ms }) if instance == shared.instance => {
+            shared.view.complete_at(sent_ms);
+            true
         }
         _ => false,
     }
 }
 
+/// What the channel carries.
+#[cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// `r <until> <id>`: `id` revoked until the Unix second `until`.
+    Revoked {
+        /// The revoked id (`jti:…`, `sid:…`); may hold spaces.
+        id: &'a str,
+        /// Whole seconds, rounded up from a fractional score.
+        until: u64,
+    },
+    /// `h <instance> <ms>`: an instance's heartbeat, sent at Unix millisecond `sent_ms`.
+    Heartbeat {
+        /// The sender's random id.
+        instance: &'a str,
+        /// When it was sent.
+        sent_ms: u64,
+    },
+}
+
+/// Reads one message; `None` for anything else (not UTF-8, unknown kind, bad number,
+/// empty id): such messages are ignored, never applied.
+#[cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
+pub fn parse_message(payload: &[u8]) -> Option<Message<'_>> {
+    let payload = std::str::from_utf8(payload).ok()?;
+    let mut parts = payload.splitn(3, ' ');
+    match (parts.next()?, parts.next()?, parts.next()?) {
+        ("r", until, id) if !id.is_empty() => Some(Message::Revoked {
+            id,
+            until: parse_score(until)?,
+        }),
+        ("h", instance, sent_ms) if !instance.is_empty() && is_digits(sent_ms) => {
+            Some(Message::Heartbeat {
+                instance,
+                sent_ms: sent_ms.parse().ok()?,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_score;
+    use super::*;
 
     #[test]
     fn scores_parse_as_whole_seconds_rounded_up() {
@@ -165,5 +198,30 @@ mod tests {
         assert_eq!(parse_score("inf"), None);
         assert_eq!(parse_score("-3"), None);
         assert_eq!(parse_score("x"), None);
+    }
+
+    #[test]
+    fn messages_parse_or_are_ignored() {
+        assert_eq!(
+            parse_message(b"r 1764653000 sid:a b"),
+            Some(Message::Revoked { id: "sid:a b", until: 1_764_653_000 })
+        );
+        assert_eq!(
+            parse_message(b"h 0a1b 1764653000123"),
+            Some(Message::Heartbeat { instance: "0a1b", sent_ms: 1_764_653_000_123 })
+        );
+        for ignored in [
+            &b"r 5 "[..],
+            b"r x sid:a",
+            b"h  12",
+            b"h me +12",
+            b"h me 99999999999999999999999",
+            b"q 1 2",
+            b"r 1",
+            b"\xff 1 2",
+            b"",
+        ] {
+            assert_eq!(parse_message(ignored), None, "{ignored:?}");
+        }
     }
 }
