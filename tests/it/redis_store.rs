@@ -259,3 +259,44 @@ async fn the_store_works_on_a_three_master_cluster() {
     let c = on_node(2).await;
     assert_eq!(revoked(&c, "sid:c1").await, Ok(true));
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server; run scripts/test"]
+async fn forged_and_garbled_messages_on_the_channel_cannot_keep_a_stale_view_open() {
+    use futures_util::StreamExt;
+    let server = RedisServer::start();
+    let store = store_on(&server).await;
+    // Whoever can subscribe learns the store's instance id from its heartbeats.
+    let mut listener = server.client().get_async_pubsub().await.unwrap();
+    listener.subscribe("tjwt:revocations").await.unwrap();
+    let heartbeat: String = listener.on_message().next().await.unwrap().get_payload().unwrap();
+    let instance = heartbeat.split(' ').nth(1).unwrap().to_owned();
+    let far_future = format!("h {instance} {}", u64::MAX / 2);
+    for payload in [
+        far_future.as_str(),
+        "garbage",
+        "r notanumber sid:x",
+        "h  1",
+        "r 5",
+        "\u{fffd}",
+    ] {
+        server.cli(&["PUBLISH", "tjwt:revocations", payload]);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(revoked(&store, "sid:x").await, Ok(false), "garbage is ignored");
+    // A forged revocation is applied: anyone who can publish could also write the index,
+    // so Redis is the trust boundary; a forgery can only refuse more.
+    server.cli(&["PUBLISH", "tjwt:revocations", &format!("r {} sid:forged", now() + 60)]);
+    let applied = until_true(Duration::from_secs(5), async || {
+        revoked(&store, "sid:forged").await == Ok(true)
+    });
+    assert!(applied.await.is_some());
+    // The future heartbeat counted as "now", not as the year 292 million: once Redis goes
+    // silent the view still closes after the bound.
+    server.pause();
+    let closed = until_true(STALENESS * 3, async || {
+        revoked(&store, "sid:other").await.is_err()
+    });
+    assert!(closed.await.is_some(), "a forged heartbeat kept the view open");
+    server.resume();
+}

@@ -26,7 +26,7 @@ pub(super) async fn connect(shared: &Shared, client: &Client) -> Result<PubSubSt
     shared.within(pubsub.subscribe(&shared.keys.channel)).await?;
     let started = now_ms();
     load(shared, started / 1000).await?;
-    shared.view.complete_at(started);
+    shared.view.complete_at(started, now_ms());
     Ok(pubsub.into_on_message())
 }
 
@@ -135,7 +135,7 @@ fn apply(shared: &Shared, message: &Msg) -> bool {
             false
         }
         Some(Message::Heartbeat { instance, sent_ms }) if instance == shared.instance => {
-            shared.view.complete_at(sent_ms);
+            shared.view.complete_at(sent_ms, now_ms());
             true
         }
         _ => false,

@@ -81,9 +81,12 @@ impl View {
         revoked.extend(id, until, (), now);
     }
 
-    /// The view holds every revocation made before `at_ms`.
-    pub(super) fn complete_at(&self, at_ms: u64) {
-        self.complete_at_ms.fetch_max(at_ms, Ordering::AcqRel);
+    /// The view holds every revocation made before `at_ms`. A moment after `now_ms` is
+    /// taken as `now_ms`: a heartbeat forged with a future time (by anyone who can publish
+    /// on the channel) must not keep the view open once Redis goes silent.
+    pub(super) fn complete_at(&self, at_ms: u64, now_ms: u64) {
+        self.complete_at_ms
+            .fetch_max(at_ms.min(now_ms), Ordering::AcqRel);
     }
 
     /// How many revocations the view holds.
@@ -103,23 +106,31 @@ mod tests {
     fn a_view_never_loaded_or_past_its_bound_cannot_answer() {
         let view = View::new(Duration::from_secs(10));
         assert!(view.any_revoked(&["sid:a"], 50_000).is_err());
-        view.complete_at(40_000);
+        view.complete_at(40_000, 40_000);
         view.insert("sid:a", 100, 40);
         assert!(view.any_revoked(&["sid:a"], 50_000).unwrap());
         assert!(!view.any_revoked(&["sid:b"], 50_000).unwrap());
         let stale = view.any_revoked(&["sid:b"], 50_001).unwrap_err();
         assert_eq!(stale.for_ms, 10_001);
         // Confirmation only moves forward.
-        view.complete_at(30_000);
+        view.complete_at(30_000, 50_001);
         assert!(view.any_revoked(&["sid:b"], 50_001).is_err());
-        view.complete_at(45_000);
+        view.complete_at(45_000, 50_001);
         assert!(view.any_revoked(&["sid:b"], 50_001).is_ok());
+    }
+
+    #[test]
+    fn a_heartbeat_from_the_future_counts_as_now() {
+        let view = View::new(Duration::from_secs(10));
+        view.complete_at(u64::MAX, 1_000_000);
+        assert!(view.any_revoked(&["sid:a"], 1_010_000).is_ok());
+        assert!(view.any_revoked(&["sid:a"], 1_010_001).is_err());
     }
 
     #[test]
     fn revocations_lapse_with_their_second() {
         let view = View::new(Duration::from_secs(10));
-        view.complete_at(99_000);
+        view.complete_at(99_000, 99_000);
         view.insert("jti:x", 100, 90);
         view.insert("jti:past", 90, 95);
         assert_eq!(view.len(), 1);
