@@ -752,20 +752,28 @@ pub fn revocation_messages(data: &[u8]) {
             assert_eq!(parse_message(again.as_bytes()), parsed);
         }
         Some(Message::Heartbeat { instance, sent_ms }) => {
-            assert!(data.starts_with(b"h ") && !instance.contains(' '), "{data:?}");
+            assert!(
+                data.starts_with(b"h ") && !instance.contains(' '),
+                "{data:?}"
+            );
             let again = format!("h {instance} {sent_ms}");
             assert_eq!(parse_message(again.as_bytes()), parsed);
         }
         None => {}
     }
     // Built from the input: any seconds and any non-empty id make a revocation.
-    let seconds = data.iter().fold(0u64, |n, b| n.wrapping_mul(31).wrapping_add(u64::from(*b)));
+    let seconds = data
+        .iter()
+        .fold(0u64, |n, b| n.wrapping_mul(31).wrapping_add(u64::from(*b)));
     let id = String::from_utf8_lossy(data);
     if !id.is_empty() {
         let message = format!("r {seconds} {id}");
         assert_eq!(
             parse_message(message.as_bytes()),
-            Some(Message::Revoked { id: &id, until: seconds }),
+            Some(Message::Revoked {
+                id: &id,
+                until: seconds
+            }),
             "{message:?}"
         );
     }

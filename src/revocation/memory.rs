@@ -220,12 +220,18 @@ mod tests {
         let far = now() + 1000;
         assert!(block(store.revoke("soon", now() + 10)).unwrap());
         assert!(block(store.revoke("late", far)).unwrap());
-        assert_eq!(block(store.rotate("s", "r0", "r1", far)).unwrap(), Rotation::Rotated);
+        assert_eq!(
+            block(store.rotate("s", "r0", "r1", far)).unwrap(),
+            Rotation::Rotated
+        );
         let error = block(store.revoke("new", far)).unwrap_err();
         assert!(error.to_string().contains("3 live entries"), "{error}");
         // A new session does not fit either; the one held still rotates.
         assert!(block(store.rotate("t", "r0", "r1", far)).is_err());
-        assert_eq!(block(store.rotate("s", "r1", "r2", far)).unwrap(), Rotation::Rotated);
+        assert_eq!(
+            block(store.rotate("s", "r1", "r2", far)).unwrap(),
+            Rotation::Rotated
+        );
         assert_eq!(store.len(), 3);
         assert!(block(store.any_revoked(&["soon"])).unwrap());
         assert!(block(store.any_revoked(&["late"])).unwrap());
@@ -269,15 +275,30 @@ mod tests {
     #[test]
     fn an_older_token_is_reuse_and_poisons_the_current_one() {
         let store = MemoryRevocationStore::new(10);
-        assert_eq!(store.rotate_now("s", "r0", "r1", 900, 100).unwrap(), Rotation::Rotated);
-        assert_eq!(store.rotate_now("s", "r1", "r2", 950, 110).unwrap(), Rotation::Rotated);
+        assert_eq!(
+            store.rotate_now("s", "r0", "r1", 900, 100).unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(
+            store.rotate_now("s", "r1", "r2", 950, 110).unwrap(),
+            Rotation::Rotated
+        );
         // r0 again: reuse, and from now on the current r2 is refused as well.
-        assert_eq!(store.rotate_now("s", "r0", "x", 990, 120).unwrap(), Rotation::Reused);
-        assert_eq!(store.rotate_now("s", "r2", "r3", 999, 130).unwrap(), Rotation::Reused);
+        assert_eq!(
+            store.rotate_now("s", "r0", "x", 990, 120).unwrap(),
+            Rotation::Reused
+        );
+        assert_eq!(
+            store.rotate_now("s", "r2", "r3", 999, 130).unwrap(),
+            Rotation::Reused
+        );
         // The mark lasts at least as long as the newest token could.
         assert_eq!(store.read().families.until("s"), Some(999));
         // Another session is untouched.
-        assert_eq!(store.rotate_now("t", "q0", "q1", 900, 130).unwrap(), Rotation::Rotated);
+        assert_eq!(
+            store.rotate_now("t", "q0", "q1", 900, 130).unwrap(),
+            Rotation::Rotated
+        );
     }
 
     #[test]

@@ -81,15 +81,30 @@ async fn rotation_is_one_compare_and_set_across_instances() {
     let server = RedisServer::start();
     let (a, b) = (store_on(&server).await, store_on(&server).await);
     let far = now() + 3600;
-    assert_eq!(a.rotate("s", "r0", "r1", far).await.unwrap(), Rotation::Rotated);
-    assert_eq!(b.rotate("s", "r1", "r2", far).await.unwrap(), Rotation::Rotated);
+    assert_eq!(
+        a.rotate("s", "r0", "r1", far).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        b.rotate("s", "r1", "r2", far).await.unwrap(),
+        Rotation::Rotated
+    );
     // r1 again, on A: reuse, and the session's current r2 is dead too.
-    assert_eq!(a.rotate("s", "r1", "r3", far).await.unwrap(), Rotation::Reused);
-    assert_eq!(b.rotate("s", "r2", "r3", far).await.unwrap(), Rotation::Reused);
+    assert_eq!(
+        a.rotate("s", "r1", "r3", far).await.unwrap(),
+        Rotation::Reused
+    );
+    assert_eq!(
+        b.rotate("s", "r2", "r3", far).await.unwrap(),
+        Rotation::Reused
+    );
     let key = "tjwt:session:{s}";
     assert_eq!(server.cli(&["GET", key]), "!reused");
     let expires: u64 = server.cli(&["EXPIRETIME", key]).parse().unwrap();
-    assert_eq!(expires, far, "the mark lasts as long as the newest token could");
+    assert_eq!(
+        expires, far,
+        "the mark lasts as long as the newest token could"
+    );
     // Racing refreshes with one token: exactly one rotates.
     let (x, y) = tokio::join!(
         a.rotate("t", "q0", "qa", far),
@@ -150,7 +165,10 @@ async fn a_paused_redis_fails_writes_in_time_and_reads_close_after_the_bound() {
     .await
     .expect("reads fail closed once the view is too old");
     let closed_after = paused.elapsed();
-    assert!(closed_after >= STALENESS - HEARTBEAT, "closed after {closed_after:?}");
+    assert!(
+        closed_after >= STALENESS - HEARTBEAT,
+        "closed after {closed_after:?}"
+    );
     let error = revoked(&store, "sid:before").await.unwrap_err();
     assert!(error.contains("behind"), "{error}");
     server.resume();
@@ -160,7 +178,9 @@ async fn a_paused_redis_fails_writes_in_time_and_reads_close_after_the_bound() {
     })
     .await
     .expect("reads resume after Redis does");
-    eprintln!("redis paused: reads closed after {closed_after:?} ({closed:?} polling), reopened {back:?} after SIGCONT");
+    eprintln!(
+        "redis paused: reads closed after {closed_after:?} ({closed:?} polling), reopened {back:?} after SIGCONT"
+    );
     assert_eq!(revoked(&store, "sid:before").await, Ok(true));
     // The write that timed out was sent before Redis stopped: Redis may still run it on
     // resuming (whole, being one script). A late revocation fails closed; either way the
@@ -174,7 +194,10 @@ async fn a_restarted_redis_keeps_its_revocations_and_the_store_resumes() {
     let mut server = RedisServer::start();
     let (a, b) = (store_on(&server).await, store_on(&server).await);
     a.revoke("sid:kept", now() + 600).await.unwrap();
-    assert_eq!(a.rotate("s", "r0", "r1", now() + 600).await.unwrap(), Rotation::Rotated);
+    assert_eq!(
+        a.rotate("s", "r0", "r1", now() + 600).await.unwrap(),
+        Rotation::Rotated
+    );
     server.restart();
     let resumed = until_true(Duration::from_secs(15), async || {
         a.revoke("sid:new", now() + 600).await.is_ok()
@@ -185,12 +208,18 @@ async fn a_restarted_redis_keeps_its_revocations_and_the_store_resumes() {
     let seen = until_true(Duration::from_secs(15), async || {
         revoked(&b, "sid:new").await == Ok(true)
     });
-    assert!(seen.await.is_some(), "B resubscribed and saw the new revocation");
+    assert!(
+        seen.await.is_some(),
+        "B resubscribed and saw the new revocation"
+    );
     // Append-only file: the revocation and the session's generation came back.
     assert_eq!(revoked(&b, "sid:kept").await, Ok(true));
     let fresh = store_on(&server).await;
     assert_eq!(revoked(&fresh, "sid:kept").await, Ok(true));
-    assert_eq!(fresh.rotate("s", "r0", "x", now() + 600).await.unwrap(), Rotation::Reused);
+    assert_eq!(
+        fresh.rotate("s", "r0", "x", now() + 600).await.unwrap(),
+        Rotation::Reused
+    );
 }
 
 #[tokio::test]
@@ -208,8 +237,15 @@ async fn a_prefix_separates_services_and_braces_are_refused() {
     one.rotate("s", "r0", "r1", now() + 600).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(revoked(&two, "sid:x").await, Ok(false));
-    assert_eq!(two.rotate("s", "r5", "r6", now() + 600).await.unwrap(), Rotation::Rotated);
-    let mut keys: Vec<String> = server.cli(&["KEYS", "*"]).lines().map(str::to_owned).collect();
+    assert_eq!(
+        two.rotate("s", "r5", "r6", now() + 600).await.unwrap(),
+        Rotation::Rotated
+    );
+    let mut keys: Vec<String> = server
+        .cli(&["KEYS", "*"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
     keys.sort();
     assert_eq!(keys, ["one:revoked", "one:session:{s}", "two:session:{s}"]);
     for bad in ["", "a{b", "x}"] {
@@ -239,22 +275,41 @@ async fn the_store_works_on_a_three_master_cluster() {
     let seen = until_true(Duration::from_secs(5), async || {
         revoked(&b, "sid:c1").await == Ok(true)
     });
-    assert!(seen.await.is_some(), "B never saw A's revocation across the cluster");
+    assert!(
+        seen.await.is_some(),
+        "B never saw A's revocation across the cluster"
+    );
     // Forty sessions rotate, reuse is caught across instances, and their keys spread over
     // the masters.
     for i in 0..40 {
         let sid = format!("session-{i}");
-        assert_eq!(a.rotate(&sid, "r0", "r1", far).await.unwrap(), Rotation::Rotated);
-        assert_eq!(b.rotate(&sid, "r1", "r2", far).await.unwrap(), Rotation::Rotated);
-        assert_eq!(a.rotate(&sid, "r0", "x", far).await.unwrap(), Rotation::Reused);
+        assert_eq!(
+            a.rotate(&sid, "r0", "r1", far).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(
+            b.rotate(&sid, "r1", "r2", far).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(
+            a.rotate(&sid, "r0", "x", far).await.unwrap(),
+            Rotation::Reused
+        );
     }
     let per_node: Vec<u64> = cluster
         .nodes
         .iter()
         .map(|node| node.cli(&["DBSIZE"]).parse().unwrap())
         .collect();
-    assert_eq!(per_node.iter().sum::<u64>(), 41, "40 sessions and the index: {per_node:?}");
-    assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "{per_node:?}");
+    assert_eq!(
+        per_node.iter().sum::<u64>(),
+        41,
+        "40 sessions and the index: {per_node:?}"
+    );
+    assert!(
+        per_node.iter().filter(|n| **n > 0).count() >= 2,
+        "{per_node:?}"
+    );
     // A store started now loads the index from whichever node holds it.
     let c = on_node(2).await;
     assert_eq!(revoked(&c, "sid:c1").await, Ok(true));
@@ -269,7 +324,13 @@ async fn forged_and_garbled_messages_on_the_channel_cannot_keep_a_stale_view_ope
     // Whoever can subscribe learns the store's instance id from its heartbeats.
     let mut listener = server.client().get_async_pubsub().await.unwrap();
     listener.subscribe("tjwt:revocations").await.unwrap();
-    let heartbeat: String = listener.on_message().next().await.unwrap().get_payload().unwrap();
+    let heartbeat: String = listener
+        .on_message()
+        .next()
+        .await
+        .unwrap()
+        .get_payload()
+        .unwrap();
     let instance = heartbeat.split(' ').nth(1).unwrap().to_owned();
     let far_future = format!("h {instance} {}", u64::MAX / 2);
     for payload in [
@@ -283,10 +344,18 @@ async fn forged_and_garbled_messages_on_the_channel_cannot_keep_a_stale_view_ope
         server.cli(&["PUBLISH", "tjwt:revocations", payload]);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(revoked(&store, "sid:x").await, Ok(false), "garbage is ignored");
+    assert_eq!(
+        revoked(&store, "sid:x").await,
+        Ok(false),
+        "garbage is ignored"
+    );
     // A forged revocation is applied: anyone who can publish could also write the index,
     // so Redis is the trust boundary; a forgery can only refuse more.
-    server.cli(&["PUBLISH", "tjwt:revocations", &format!("r {} sid:forged", now() + 60)]);
+    server.cli(&[
+        "PUBLISH",
+        "tjwt:revocations",
+        &format!("r {} sid:forged", now() + 60),
+    ]);
     let applied = until_true(Duration::from_secs(5), async || {
         revoked(&store, "sid:forged").await == Ok(true)
     });
@@ -297,6 +366,9 @@ async fn forged_and_garbled_messages_on_the_channel_cannot_keep_a_stale_view_ope
     let closed = until_true(STALENESS * 3, async || {
         revoked(&store, "sid:other").await.is_err()
     });
-    assert!(closed.await.is_some(), "a forged heartbeat kept the view open");
+    assert!(
+        closed.await.is_some(),
+        "a forged heartbeat kept the view open"
+    );
     server.resume();
 }

@@ -900,8 +900,16 @@ mod on_redis {
         assert_eq!(expect(&reply, StatusCode::OK), json!({}));
         assert_eq!(get_with_token(a, ME, &access).await.status, 401);
         let reply = me_becomes(b, &access, 401).await;
-        assert_eq!(reply.status, 401, "B still accepts a logged-out token: {reply:?}");
-        assert!(reply.header("www-authenticate").unwrap().contains("revoked"));
+        assert_eq!(
+            reply.status, 401,
+            "B still accepts a logged-out token: {reply:?}"
+        );
+        assert!(
+            reply
+                .header("www-authenticate")
+                .unwrap()
+                .contains("revoked")
+        );
         // The session's refresh token is dead too, on both.
         for addr in [a, b] {
             let reply = post_json(addr, REFRESH, &json!({ "refresh": refresh })).await;
@@ -1010,7 +1018,11 @@ mod on_redis {
         assert_eq!(get_with_token(a, ME, &logged_out).await.status, 503);
         server.resume();
         assert_eq!(me_becomes(a, &access, 200).await.status, 200);
-        assert_eq!(get_with_token(a, ME, &logged_out).await.status, 401, "still logged out");
+        assert_eq!(
+            get_with_token(a, ME, &logged_out).await.status,
+            401,
+            "still logged out"
+        );
         // The writes that got 503 had reached Redis's socket before it stopped; Redis may
         // run them on resuming (each whole). A late logout fails closed: `attempted` is
         // logged out now or, if the logout never arrived, still valid; no third outcome.

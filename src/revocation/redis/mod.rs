@@ -288,7 +288,8 @@ impl RedisRevocationStoreBuilder {
 /// 64 random bits, hex.
 fn instance_id() -> Result<String, StoreError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::new(std::io::Error::other(e.to_string())))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::new(std::io::Error::other(e.to_string())))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -313,7 +314,13 @@ impl RevocationStore for RedisRevocationStore {
     }
 
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
-        ready(self.shared.view.any_revoked(ids, now_ms()).map_err(StoreError::new)).boxed()
+        ready(
+            self.shared
+                .view
+                .any_revoked(ids, now_ms())
+                .map_err(StoreError::new),
+        )
+        .boxed()
     }
 
     fn rotate(

@@ -23,7 +23,9 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 /// the moment the load began.
 pub(super) async fn connect(shared: &Shared, client: &Client) -> Result<PubSubStream, StoreError> {
     let mut pubsub = shared.within(client.get_async_pubsub()).await?;
-    shared.within(pubsub.subscribe(&shared.keys.channel)).await?;
+    shared
+        .within(pubsub.subscribe(&shared.keys.channel))
+        .await?;
     let started = now_ms();
     load(shared, started / 1000).await?;
     shared.view.complete_at(started, now_ms());
@@ -204,11 +206,17 @@ mod tests {
     fn messages_parse_or_are_ignored() {
         assert_eq!(
             parse_message(b"r 1764653000 sid:a b"),
-            Some(Message::Revoked { id: "sid:a b", until: 1_764_653_000 })
+            Some(Message::Revoked {
+                id: "sid:a b",
+                until: 1_764_653_000
+            })
         );
         assert_eq!(
             parse_message(b"h 0a1b 1764653000123"),
-            Some(Message::Heartbeat { instance: "0a1b", sent_ms: 1_764_653_000_123 })
+            Some(Message::Heartbeat {
+                instance: "0a1b",
+                sent_ms: 1_764_653_000_123
+            })
         );
         for ignored in [
             &b"r 5 "[..],

@@ -48,7 +48,14 @@ impl RedisServer {
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.extra)
@@ -131,7 +138,10 @@ pub fn cli(port: u16, args: &[&str]) -> String {
 fn wait_for_ping(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while cli(port, &["PING"]) != "PONG" {
-        assert!(Instant::now() < deadline, "redis-server on {port} never answered");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on {port} never answered"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
