@@ -11,7 +11,9 @@
 //!   it an ES256 key is generated at start (tokens then die with the process).
 //! - `REDIS_URL` (e.g. `redis://127.0.0.1:6379/`): revocations and sessions in Redis, shared
 //!   by every instance started with the same `REDIS_URL` and `JWT_PRIVATE_KEY_FILE`, which
-//!   then behave as one service; unset, they stay in this process's memory.
+//!   then behave as one service; unset, they stay in this process's memory. With it set,
+//!   the server does not start until Redis answers (a store it cannot load would refuse
+//!   every request with 503).
 //! - `LOGIN_IP_PER_MINUTE` / `LOGIN_IP_BURST` (defaults 10 / 5): login attempts one client
 //!   may make, sustained per minute and at once.
 //! - `LOGIN_USERNAME_PER_MINUTE` / `LOGIN_USERNAME_BURST` (defaults 5 / 3): login attempts
