@@ -334,9 +334,9 @@ impl TokenIssuer {
     pub async fn verify(&self, token: &str) -> Result<Claims<Map<String, Value>>, IssueError> {
         let claims = self.inner.validator.validate(token).await?;
         let registered = claims.registered();
-        let (jti, sid) = revocation::ids(registered.jti.as_deref(), registered.sid.as_deref());
-        let ids: Vec<&str> = jti.iter().chain(sid.iter()).map(String::as_str).collect();
-        if self.inner.store.any_revoked(&ids).await? {
+        let (jti, sid) = (registered.jti.as_deref(), registered.sid.as_deref());
+        let lookup = revocation::with_ids(jti, sid, |ids| self.inner.store.any_revoked(ids));
+        if lookup.await? {
             return Err(refused(reason::REVOKED));
         }
         Ok(claims)

@@ -182,6 +182,10 @@ impl RevocationStore for MemoryRevocationStore {
         ready(Ok(revoked)).boxed()
     }
 
+    fn revoked_now(&self, ids: &[&str]) -> Option<Result<bool, StoreError>> {
+        Some(Ok(self.read().revoked.any_alive(ids, now())))
+    }
+
     fn rotate(
         &self,
         sid: &str,

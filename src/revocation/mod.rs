@@ -15,6 +15,7 @@ mod memory;
 pub mod redis;
 mod table;
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -52,6 +53,14 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// as a local lookup where you can.
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>>;
 
+    /// The answer of [`any_revoked`](Self::any_revoked) without a future, for a store that
+    /// answers from memory: the layer asks it first on every request and, on `None` (the
+    /// default), awaits `any_revoked`. Both stores of this crate answer here.
+    fn revoked_now(&self, ids: &[&str]) -> Option<Result<bool, StoreError>> {
+        let _ = ids;
+        None
+    }
+
     /// Advances session `sid` from refresh token `presented` (its `jti`) to `next`, kept
     /// until `expires_at` (the new token's `exp` plus leeway: every older token of the
     /// session expires before it). A session with no entry has never been refreshed, so
@@ -88,6 +97,10 @@ impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
 
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
         (**self).any_revoked(ids)
+    }
+
+    fn revoked_now(&self, ids: &[&str]) -> Option<Result<bool, StoreError>> {
+        (**self).revoked_now(ids)
     }
 
     fn rotate(
@@ -128,10 +141,53 @@ impl StdError for StoreError {
     }
 }
 
-/// The store ids of a token: its `jti` and its session's `sid`.
-pub(crate) fn ids(jti: Option<&str>, sid: Option<&str>) -> (Option<String>, Option<String>) {
-    (
-        jti.map(|j| format!("jti:{j}")),
-        sid.map(|s| format!("sid:{s}")),
-    )
+/// Calls `f` with the store ids of a token (`jti:<jti>`, `sid:<sid>`, those it has), built
+/// on the stack when they are short, as the issuer's are: the per-request check allocates
+/// nothing for them.
+pub(crate) fn with_ids<R>(jti: Option<&str>, sid: Option<&str>, f: impl FnOnce(&[&str]) -> R) -> R {
+    let (mut jti_buf, mut sid_buf) = ([0u8; 64], [0u8; 64]);
+    let jti = jti.map(|jti| prefixed("jti:", jti, &mut jti_buf));
+    let sid = sid.map(|sid| prefixed("sid:", sid, &mut sid_buf));
+    match (&jti, &sid) {
+        (Some(jti), Some(sid)) => f(&[jti, sid]),
+        (Some(one), None) | (None, Some(one)) => f(&[one]),
+        (None, None) => f(&[]),
+    }
+}
+
+/// `prefix` then `id`, in `buf` when it fits.
+fn prefixed<'b>(prefix: &str, id: &str, buf: &'b mut [u8; 64]) -> Cow<'b, str> {
+    let len = prefix.len() + id.len();
+    if len <= buf.len() {
+        buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        buf[prefix.len()..len].copy_from_slice(id.as_bytes());
+        // Two UTF-8 strings end to end are UTF-8: the error arm is never taken.
+        if let Ok(joined) = std::str::from_utf8(&buf[..len]) {
+            return Cow::Borrowed(joined);
+        }
+    }
+    Cow::Owned(format!("{prefix}{id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_short_or_long() {
+        with_ids(Some("j1"), Some("s1"), |ids| {
+            assert_eq!(ids, ["jti:j1", "sid:s1"])
+        });
+        with_ids(None, Some("s1"), |ids| assert_eq!(ids, ["sid:s1"]));
+        with_ids(Some("j1"), None, |ids| assert_eq!(ids, ["jti:j1"]));
+        with_ids(None, None, |ids| assert!(ids.is_empty()));
+        let long = "é".repeat(40);
+        with_ids(Some(&long), None, |ids| {
+            assert_eq!(ids, [format!("jti:{long}")])
+        });
+        let fits = "x".repeat(60);
+        with_ids(None, Some(&fits), |ids| {
+            assert_eq!(ids, [format!("sid:{fits}")])
+        });
+    }
 }

@@ -28,7 +28,7 @@ use crate::header::TokenHeader;
 use crate::json::{JsonError, from_object};
 use crate::jws::{Parts, Split, with_decoded};
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
-use crate::revocation::{self, RevocationStore};
+use crate::revocation::{self, RevocationStore, StoreError};
 use crate::rules::Rules;
 use crate::source::Candidate;
 use futures_util::future::BoxFuture;
@@ -163,8 +163,10 @@ where
     /// Last step, revocation: answered at once, or left to a [`PendingCheck`]. `fresh` is
     /// the token of claims just verified (`None` for a cache hit), for [`Self::accept`].
     fn after_verification(&self, fresh: Option<&str>, claims: Claims<T>) -> Verdict<T, R> {
-        let Some(mut lookup) = self.revocation_lookup(&claims) else {
-            return Verdict::Done(Ok(self.accept(fresh, claims)));
+        let mut lookup = match self.revocation_lookup(&claims) {
+            Lookup::Answered(Ok(())) => return Verdict::Done(Ok(self.accept(fresh, claims))),
+            Lookup::Answered(Err(error)) => return Verdict::Done(settle(Err(error))),
+            Lookup::Waiting(lookup) => lookup,
         };
         match poll_once(&mut lookup) {
             Poll::Ready(Ok(())) => Verdict::Done(Ok(self.accept(fresh, claims))),
@@ -309,30 +311,30 @@ where
         }
     }
 
-    /// With a revocation store: whether the token's `jti` or `sid` is revoked.
-    fn revocation_lookup(
-        &self,
-        claims: &Claims<T>,
-    ) -> Option<BoxFuture<'static, Result<(), AuthError>>> {
-        let store = self.inner.revocation.as_ref()?;
+    /// With a revocation store: whether the token's `jti` or `sid` is revoked, answered at
+    /// once when the store can ([`RevocationStore::revoked_now`]), else a future.
+    pub(super) fn revocation_lookup(&self, claims: &Claims<T>) -> Lookup {
+        let Some(store) = self.inner.revocation.as_ref() else {
+            return Lookup::Answered(Ok(()));
+        };
         let registered = claims.registered();
-        let (jti, sid) = revocation::ids(registered.jti.as_deref(), registered.sid.as_deref());
-        let ids: Vec<&str> = jti.iter().chain(sid.iter()).map(String::as_str).collect();
-        if ids.is_empty() {
-            return None;
+        let (jti, sid) = (registered.jti.as_deref(), registered.sid.as_deref());
+        let answer = revocation::with_ids(jti, sid, |ids| {
+            if ids.is_empty() {
+                return Ok(Ok(false));
+            }
+            store.revoked_now(ids).ok_or_else(|| store.any_revoked(ids))
+        });
+        let (alg, kid) = (claims.alg(), claims.kid());
+        match answer {
+            Ok(answer) => Lookup::Answered(revocation_verdict(answer, alg, kid)),
+            Err(lookup) => {
+                let kid = kid.map(Box::<str>::from);
+                Lookup::Waiting(Box::pin(async move {
+                    revocation_verdict(lookup.await, alg, kid.as_deref())
+                }))
+            }
         }
-        let (alg, kid) = (claims.alg(), claims.kid().map(Box::<str>::from));
-        let lookup = store.any_revoked(&ids);
-        Some(Box::pin(async move {
-            let error = match lookup.await {
-                Ok(false) => return Ok(()),
-                Ok(true) => reason::REVOKED,
-                Err(e) => reason::REVOCATION_UNAVAILABLE
-                    .with_retry_after(std::time::Duration::from_secs(5))
-                    .with_source(e),
-            };
-            Err(error.with_token(alg, kid.as_deref()))
-        }))
     }
 
     /// The end of the pipeline for an accepted token: the token of fresh claims goes to
@@ -361,6 +363,29 @@ fn decode_custom<T: DeserializeOwned>(json: &[u8]) -> Result<T, AuthError> {
 /// Every verdict leaves the validator through here: a refusal is traced once.
 fn settle<T>(result: Result<Claims<T>, AuthError>) -> Result<Claims<T>, AuthError> {
     result.map_err(trace)
+}
+
+/// The revocation step: answered, or a future to wait for.
+pub(super) enum Lookup {
+    /// No store, no ids, or a store that answered at once.
+    Answered(Result<(), AuthError>),
+    Waiting(BoxFuture<'static, Result<(), AuthError>>),
+}
+
+/// A store's answer as the pipeline's: revoked is 401, a store that failed 503.
+fn revocation_verdict(
+    answer: Result<bool, StoreError>,
+    alg: Algorithm,
+    kid: Option<&str>,
+) -> Result<(), AuthError> {
+    let error = match answer {
+        Ok(false) => return Ok(()),
+        Ok(true) => reason::REVOKED,
+        Err(e) => reason::REVOCATION_UNAVAILABLE
+            .with_retry_after(std::time::Duration::from_secs(5))
+            .with_source(e),
+    };
+    Err(error.with_token(alg, kid))
 }
 
 /// Polls a future once, with a waker that does nothing: for futures that are usually

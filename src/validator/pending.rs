@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{TokenMeta, Validator, settle};
+use super::{Lookup, TokenMeta, Validator, settle};
 use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::key::{KeyError, KeyResolver, VerificationKey};
@@ -86,8 +86,9 @@ where
             Err(error) => return Some(settle(Err(error))),
         };
         match self.validator.revocation_lookup(&claims) {
-            None => Some(Ok(self.validator.accept(Some(&token), claims))),
-            Some(lookup) => {
+            Lookup::Answered(Ok(())) => Some(Ok(self.validator.accept(Some(&token), claims))),
+            Lookup::Answered(Err(error)) => Some(settle(Err(error))),
+            Lookup::Waiting(lookup) => {
                 self.waiting = Waiting::Revocation {
                     lookup,
                     claims: Some(claims),

@@ -270,11 +270,13 @@ fn padded(mut document: Value) -> String {
 }
 
 /// A URL on a loopback port nobody listens on.
-async fn closed_port_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}/jwks.json")
+/// A URL whose port refuses connections, and the socket that keeps it so: bound but never
+/// listening, so no other test's server can take the port while this one runs.
+async fn closed_port_url() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (format!("http://{addr}/jwks.json"), socket)
 }
 
 /// A port that accepts each connection and closes it at once, counting them: a provider
@@ -775,7 +777,8 @@ async fn nothing_cached_and_provider_hanging_up_is_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_cached_and_closed_port_is_503_with_retry_after() {
-    let keys = options().build(closed_port_url().await);
+    let (url, _closed) = closed_port_url().await;
+    let keys = options().build(url);
     let addr = app(keys.clone()).await;
     for _ in 0..3 {
         assert_unavailable(
@@ -1134,7 +1137,7 @@ async fn discovery_failures_are_reported() {
         options().discover(&p.base_url()).await,
         Err(FetchError::InvalidDocument(_))
     ));
-    let closed = closed_port_url().await;
+    let (closed, _held) = closed_port_url().await;
     let closed = closed.trim_end_matches("/jwks.json");
     assert!(matches!(
         options().discover(closed).await,

@@ -45,26 +45,36 @@ impl RedisServer {
         server
     }
 
+    /// Starts the server and waits for its PONG. A fresh server whose port was taken in
+    /// the meantime (by another test's listener) exits at once: it tries another port.
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (scripts/test installs it)");
-        self.child = Some(child);
-        wait_for_ping(self.port);
+        for _ in 0..5 {
+            let mut child = Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+                .arg("--dir")
+                .arg(&self.dir)
+                .args(&self.extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH (scripts/test installs it)");
+            if wait_for_ping(self.port, &mut child) {
+                self.child = Some(child);
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            self.port = free_port();
+        }
+        panic!("redis-server never started");
     }
 
     pub fn url(&self) -> String {
@@ -135,15 +145,19 @@ pub fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-fn wait_for_ping(port: u16) {
+/// Whether `child` answers PING on `port` within 10 s (false once it has exited).
+fn wait_for_ping(port: u16, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cli(port, &["PING"]) != "PONG" {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on {port} never answered"
-        );
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        if cli(port, &["PING"]) == "PONG" {
+            return true;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    false
 }
 
 /// Three masters, no replicas, every slot assigned.
