@@ -55,6 +55,9 @@ async fn a_revocation_on_one_instance_holds_on_the_other_and_at_start() {
     });
     assert!(seen.await.is_some(), "B never saw A's revocation");
     assert_eq!(revoked(&b, "sid:other").await, Ok(false));
+    // The layer's per-request check is answered in place, from the view.
+    assert!(matches!(b.revoked_now(&["sid:s1"]), Some(Ok(true))));
+    assert!(matches!(b.revoked_now(&["sid:other"]), Some(Ok(false))));
     // An instance started later loads it.
     let c = store_on(&server).await;
     assert_eq!(revoked(&c, "sid:s1").await, Ok(true));
@@ -171,6 +174,7 @@ async fn a_paused_redis_fails_writes_in_time_and_reads_close_after_the_bound() {
     );
     let error = revoked(&store, "sid:before").await.unwrap_err();
     assert!(error.contains("behind"), "{error}");
+    assert!(matches!(store.revoked_now(&["sid:before"]), Some(Err(_))));
     server.resume();
     // Back without a restart of the store: resynchronised, and what was revoked before holds.
     let back = until_true(Duration::from_secs(15), async || {

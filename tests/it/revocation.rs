@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::support::*;
@@ -13,11 +14,25 @@ use tower::{Layer, ServiceExt, service_fn};
 use tower_jwt_auth::revocation::{RevocationStore, Rotation, StoreError};
 use tower_jwt_auth::{Algorithm, AuthError, Claims, ErrorKind, JwtAuthLayer, StaticKey};
 
-/// A store over the network, as it were: every answer comes after a yield.
+/// A store over the network, as it were: every answer comes after a yield. With
+/// `in_place`, it answers `revoked_now` instead, as the shipped stores do.
 #[derive(Clone, Default)]
 struct SlowStore {
     revoked: Arc<Mutex<HashSet<String>>>,
     down: bool,
+    in_place: bool,
+    /// How many `any_revoked` futures were asked for.
+    futures: Arc<AtomicUsize>,
+}
+
+impl SlowStore {
+    fn answer(&self, ids: &[&str]) -> Result<bool, StoreError> {
+        if self.down {
+            return Err(StoreError::new(std::io::Error::other("store unreachable")));
+        }
+        let revoked = self.revoked.lock().unwrap();
+        Ok(ids.iter().any(|id| revoked.contains(*id)))
+    }
 }
 
 impl RevocationStore for SlowStore {
@@ -30,18 +45,16 @@ impl RevocationStore for SlowStore {
     }
 
     fn any_revoked(&self, ids: &[&str]) -> BoxFuture<'static, Result<bool, StoreError>> {
-        let revoked = ids
-            .iter()
-            .any(|id| self.revoked.lock().unwrap().contains(*id));
-        let down = self.down;
+        self.futures.fetch_add(1, Ordering::Relaxed);
+        let answer = self.answer(ids);
         Box::pin(async move {
             tokio::task::yield_now().await;
-            if down {
-                Err(StoreError::new(std::io::Error::other("store unreachable")))
-            } else {
-                Ok(revoked)
-            }
+            answer
         })
+    }
+
+    fn revoked_now(&self, ids: &[&str]) -> Option<Result<bool, StoreError>> {
+        self.in_place.then(|| self.answer(ids))
     }
 
     fn rotate(
@@ -93,7 +106,31 @@ async fn call(store: SlowStore, token: &str) -> (u16, Option<ErrorKind>, Option<
 
 #[tokio::test]
 async fn a_slow_store_is_waited_for_and_its_answer_applied() {
-    let store = SlowStore::default();
+    revoked_tokens_are_refused(SlowStore::default()).await;
+}
+
+#[tokio::test]
+async fn a_store_answering_in_place_is_asked_for_no_future() {
+    let store = SlowStore {
+        in_place: true,
+        ..SlowStore::default()
+    };
+    revoked_tokens_are_refused(store.clone()).await;
+    assert_eq!(store.futures.load(Ordering::Relaxed), 0);
+    let down = SlowStore {
+        in_place: true,
+        down: true,
+        ..SlowStore::default()
+    };
+    let token = mint(Algorithm::HS256, Pair::A, &claims(json!({ "jti": "t-9" })));
+    assert_eq!(
+        call(down.clone(), &token).await,
+        (503, Some(ErrorKind::RevocationUnavailable), None)
+    );
+    assert_eq!(down.futures.load(Ordering::Relaxed), 0);
+}
+
+async fn revoked_tokens_are_refused(store: SlowStore) {
     let token = mint(
         Algorithm::HS256,
         Pair::A,
