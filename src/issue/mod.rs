@@ -11,7 +11,7 @@
 //!
 //! // Log in: a pair. The access token carries your claims.
 //! let pair = issuer.issue("alice", &serde_json::json!({ "scope": "read" }))?;
-//! // Refresh: a new pair; the old refresh token is now revoked (rotation).
+//! // Refresh: a new pair; the old refresh token is now spent (rotation).
 //! let next = issuer.refresh(&pair.refresh).await?;
 //! // Presenting the old refresh token again revokes the whole session.
 //! assert!(issuer.refresh(&pair.refresh).await.is_err());
@@ -20,7 +20,9 @@
 //! ```
 
 mod issuer;
+mod pair;
 mod signing_key;
 
-pub use issuer::{IssueError, TokenIssuer, TokenIssuerBuilder, TokenPair};
+pub use issuer::{TokenIssuer, TokenIssuerBuilder};
+pub use pair::{IssueError, TokenPair};
 pub use signing_key::SigningKey;
