@@ -17,6 +17,7 @@ use http::{Request, Response};
 use serde_json::json;
 use support::*;
 use tower::{Layer, Service, service_fn};
+use tower_jwt_auth::revocation::{MemoryRevocationStore, RevocationStore};
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, StaticKey};
 
 /// One request through `service`, polled to completion without a runtime (the static-key
@@ -44,11 +45,32 @@ fn request(token: &str) -> Request<()> {
 /// Allocations of one request with `token`, after `warm_up` identical requests; with
 /// `extension`, the request already carries an extension (as requests from some servers do).
 fn allocations(alg: Algorithm, cache: bool, token: &str, warm_up: usize, extension: bool) -> u64 {
-    let layer = JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(alg, Pair::A)))
-        .algorithms([alg])
-        .cache(cache)
-        .build()
-        .unwrap();
+    let builder =
+        JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(alg, Pair::A)))
+            .algorithms([alg])
+            .cache(cache);
+    count(builder.build().unwrap(), token, warm_up, extension)
+}
+
+/// The same through a layer that checks `store` for the token's `jti` and `sid`.
+fn allocations_with_store(store: MemoryRevocationStore, token: &str, warm_up: usize) -> u64 {
+    let layer = JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(
+        Algorithm::HS256,
+        Pair::A,
+    )))
+    .algorithms([Algorithm::HS256])
+    .revocation_store(store)
+    .build()
+    .unwrap();
+    count(layer, token, warm_up, false)
+}
+
+fn count(
+    layer: JwtAuthLayer<TestClaims, StaticKey>,
+    token: &str,
+    warm_up: usize,
+    extension: bool,
+) -> u64 {
     // The inner service drops the request (with its claims) as a real handler would.
     let mut service = layer.layer(service_fn(|_: Request<()>| async {
         Ok::<_, Infallible>(Response::new(()))
@@ -109,5 +131,25 @@ fn allocations_per_request() {
             "{alg:?} warm path, extensions present"
         );
     }
+    // With a revocation store: the check of `jti:` and `sid:` allocates nothing (the ids
+    // are built on the stack, the store answers in place), hit or cold.
+    let store = MemoryRevocationStore::default();
+    let far = jsonwebtoken::get_current_timestamp() + 3600;
+    let revoked = store.revoke("sid:another-session", far);
+    assert!(
+        futures_util::FutureExt::now_or_never(revoked)
+            .unwrap()
+            .unwrap()
+    );
+    let ids = support::claims(
+        json!({ "scope": "read", "jti": "aK3xQ9mZpL2vB7nR4tY8wE", "sid": "s7Hq2LmN9pXc4VbZ1kJr0T" }),
+    );
+    let token = mint(Algorithm::HS256, Pair::A, &ids);
+    let warm = allocations_with_store(store.clone(), &token, 4);
+    let cold = allocations_with_store(store, &token, 0);
+    report.push(format!(
+        "HS256 with a store: warm {warm}, first request {cold}"
+    ));
+    assert_eq!(warm, 3, "warm path with a revocation store");
     println!("allocations per request: {}", report.join("; "));
 }
