@@ -26,6 +26,10 @@ use scripts::Keys;
 pub use sync::{Message, parse_message};
 use view::{View, now_ms};
 
+/// The latest expiry written to Redis, 9999-12-31T23:59:59Z: later ones (a saturated
+/// lifetime) would not fit `EXAT` and would fail every write.
+const LATEST: u64 = 253_402_300_799;
+
 /// Revocations in Redis, for many instances behind a load balancer.
 ///
 /// - **Checks are local.** [`any_revoked`](RevocationStore::any_revoked) reads this
@@ -301,6 +305,7 @@ fn instance_id() -> Result<String, StoreError> {
 
 impl RevocationStore for RedisRevocationStore {
     fn revoke(&self, id: &str, expires_at: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let expires_at = expires_at.min(LATEST);
         let now = now_ms() / 1000;
         if expires_at <= now {
             return ready(Ok(true)).boxed();
@@ -334,6 +339,7 @@ impl RevocationStore for RedisRevocationStore {
         next: &str,
         expires_at: u64,
     ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
+        let expires_at = expires_at.min(LATEST);
         let shared = &self.shared;
         let until = expires_at.to_string();
         let args = [presented, next, until.as_str(), REUSED];
