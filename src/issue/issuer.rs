@@ -240,13 +240,16 @@ impl TokenIssuer {
             pair.refresh_expires_in = exp.saturating_sub(now);
             return Ok(pair);
         }
+        // Minted first: once the session has rotated, nothing may fail before the new pair
+        // is handed out (the presented token is spent).
         let next = random_id()?;
+        let pair = self.mint(sub, &custom, sid, Some(&next), now)?;
         let next_exp = now.saturating_add(self.inner.refresh_lifetime.as_secs());
         match store
             .rotate(sid, jti, &next, self.revoked_until(next_exp))
             .await?
         {
-            Rotation::Rotated => self.mint(sub, &custom, sid, Some(&next), now),
+            Rotation::Rotated => Ok(pair),
             _ => {
                 store.revoke(&sid_id, self.session_revoked_until()).await?;
                 Err(refused(reason::REFRESH_REUSED))
@@ -275,11 +278,14 @@ impl TokenIssuer {
         let (Some(jti), Some(exp)) = (&registered.jti, registered.exp) else {
             return Err(refused(reason::LACKS_JTI_OR_EXP));
         };
+        let store = &self.inner.store;
         let until = self.revoked_until(exp);
-        self.inner
-            .store
-            .revoke(&format!("jti:{jti}"), until)
-            .await?;
+        if let (Some("refresh"), Some(sid)) = (registered.token_type.as_deref(), &registered.sid) {
+            // Closed first, atomically with rotations: a refresh with this token racing on
+            // another instance that has not heard of the revocation yet cannot rotate.
+            store.close_session(sid, until).await?;
+        }
+        store.revoke(&format!("jti:{jti}"), until).await?;
         Ok(())
     }
 
@@ -287,15 +293,7 @@ impl TokenIssuer {
     /// token of that login.
     pub async fn revoke_session(&self, token: &str) -> Result<(), IssueError> {
         let claims = self.inner.validator.validate(token).await?;
-        let Some(sid) = &claims.registered().sid else {
-            return Err(refused(reason::LACKS_SID));
-        };
-        let until = self.session_revoked_until();
-        self.inner
-            .store
-            .revoke(&format!("sid:{sid}"), until)
-            .await?;
-        Ok(())
+        self.end_session(&claims).await
     }
 
     /// Revokes the session of `claims` that a layer of this issuer verified: logout with
@@ -305,11 +303,11 @@ impl TokenIssuer {
         let Some(sid) = &claims.registered().sid else {
             return Err(refused(reason::LACKS_SID));
         };
+        let store = &self.inner.store;
         let until = self.session_revoked_until();
-        self.inner
-            .store
-            .revoke(&format!("sid:{sid}"), until)
-            .await?;
+        // As in `revoke`: no refresh racing on another instance rotates past the logout.
+        store.close_session(sid, until).await?;
+        store.revoke(&format!("sid:{sid}"), until).await?;
         Ok(())
     }
 

@@ -142,8 +142,21 @@ impl MemoryRevocationStore {
             }
             None => entries.make_room()?,
         }
-        entries.families.set(sid, expires_at, next.into(), now);
+        entries.families.extend(sid, expires_at, next.into(), now);
         Ok(Rotation::Rotated)
+    }
+
+    fn close_now(&self, sid: &str, expires_at: u64, now: u64) -> Result<(), StoreError> {
+        if expires_at <= now {
+            return Ok(());
+        }
+        let mut entries = self.write();
+        entries.drop_expired(now);
+        if entries.families.get(sid, now).is_none() {
+            entries.make_room()?;
+        }
+        entries.families.extend(sid, expires_at, REUSED.into(), now);
+        Ok(())
     }
 }
 
@@ -194,6 +207,14 @@ impl RevocationStore for MemoryRevocationStore {
         expires_at: u64,
     ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
         ready(self.rotate_now(sid, presented, next, expires_at, now())).boxed()
+    }
+
+    fn close_session(
+        &self,
+        sid: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        ready(self.close_now(sid, expires_at, now())).boxed()
     }
 }
 
@@ -302,6 +323,24 @@ mod tests {
         assert_eq!(
             store.rotate_now("t", "q0", "q1", 900, 130).unwrap(),
             Rotation::Rotated
+        );
+    }
+
+    #[test]
+    fn a_closed_session_cannot_rotate() {
+        let store = MemoryRevocationStore::new(10);
+        store.close_now("s", 900, 100).unwrap();
+        assert_eq!(
+            store.rotate_now("s", "r0", "r1", 800, 110).unwrap(),
+            Rotation::Reused
+        );
+        // A rotation never shortens the entry, nor does closing it.
+        store.rotate_now("t", "q0", "q1", 900, 100).unwrap();
+        store.close_now("t", 500, 120).unwrap();
+        assert_eq!(store.read().families.until("t"), Some(900));
+        assert_eq!(
+            store.rotate_now("t", "q1", "q2", 950, 130).unwrap(),
+            Rotation::Reused
         );
     }
 

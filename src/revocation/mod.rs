@@ -74,6 +74,16 @@ pub trait RevocationStore: Send + Sync + 'static {
         next: &str,
         expires_at: u64,
     ) -> BoxFuture<'static, Result<Rotation, StoreError>>;
+
+    /// Closes session `sid` to refreshes until `expires_at` (logout, a blacklisted refresh
+    /// token): every later [`rotate`](Self::rotate) of it is [`Rotation::Reused`]. Atomic
+    /// with respect to `rotate`, so that a refresh racing with the revocation on another
+    /// instance, before that instance has heard of it, cannot rotate past it.
+    fn close_session(
+        &self,
+        sid: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
 }
 
 /// What [`RevocationStore::rotate`] found.
@@ -111,6 +121,14 @@ impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
         expires_at: u64,
     ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
         (**self).rotate(sid, presented, next, expires_at)
+    }
+
+    fn close_session(
+        &self,
+        sid: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        (**self).close_session(sid, expires_at)
     }
 }
 

@@ -64,8 +64,14 @@ async fn a_revocation_on_one_instance_holds_on_the_other_and_at_start() {
     assert_eq!(c.local_revocations(), 1);
     // An expiry past what Redis can hold (a saturated lifetime) is kept as long as it can.
     assert!(a.revoke("sid:forever", u64::MAX).await.unwrap());
-    assert_eq!(a.rotate("f", "r0", "r1", u64::MAX).await.unwrap(), Rotation::Rotated);
-    assert_eq!(server.cli(&["EXPIRETIME", "tjwt:session:{f}"]), "253402300799");
+    assert_eq!(
+        a.rotate("f", "r0", "r1", u64::MAX).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        server.cli(&["EXPIRETIME", "tjwt:session:{f}"]),
+        "253402300799"
+    );
     // One that has expired is neither loaded nor kept in Redis.
     a.revoke("jti:brief", now() + 1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -111,6 +117,11 @@ async fn rotation_is_one_compare_and_set_across_instances() {
     assert_eq!(
         expires, far,
         "the mark lasts as long as the newest token could"
+    );
+    // The mark is for good: the current token is refused, however often presented.
+    assert_eq!(
+        a.rotate("s", "r2", "r4", far).await.unwrap(),
+        Rotation::Reused
     );
     // Racing refreshes with one token: exactly one rotates.
     let (x, y) = tokio::join!(
@@ -379,4 +390,53 @@ async fn forged_and_garbled_messages_on_the_channel_cannot_keep_a_stale_view_ope
         "a forged heartbeat kept the view open"
     );
     server.resume();
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server; run scripts/test"]
+async fn a_closed_session_cannot_rotate_on_any_instance() {
+    let server = RedisServer::start();
+    let (a, b) = (store_on(&server).await, store_on(&server).await);
+    let far = now() + 3600;
+    assert_eq!(
+        b.rotate("s", "r0", "r1", far).await.unwrap(),
+        Rotation::Rotated
+    );
+    // Logout on A; B refreshes with the current token at once. Whether or not B's view has
+    // heard, the compare-and-set in Redis refuses it.
+    a.close_session("s", far).await.unwrap();
+    assert_eq!(
+        b.rotate("s", "r1", "r2", far).await.unwrap(),
+        Rotation::Reused
+    );
+    // A session closed before it ever refreshed cannot start rotating either.
+    a.close_session("fresh", far).await.unwrap();
+    assert_eq!(
+        b.rotate("fresh", "q0", "q1", far).await.unwrap(),
+        Rotation::Reused
+    );
+    // Closing never shortens the session's entry.
+    b.rotate("long", "x0", "x1", far + 100).await.unwrap();
+    a.close_session("long", far).await.unwrap();
+    let expires: u64 = server
+        .cli(&["EXPIRETIME", "tjwt:session:{long}"])
+        .parse()
+        .unwrap();
+    assert_eq!(expires, far + 100);
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server; run scripts/test"]
+async fn a_large_index_is_loaded_whole() {
+    let server = RedisServer::start();
+    // 25 000 live revocations and 500 expired ones, written straight into the index.
+    let script = "for i=1,25000 do redis.call('ZADD', KEYS[1], ARGV[1], 'sid:live-'..i) end \
+                  for i=1,500 do redis.call('ZADD', KEYS[1], 1, 'sid:gone-'..i) end return 1";
+    let far = (now() + 3600).to_string();
+    server.cli(&["EVAL", script, "1", "tjwt:revoked", &far]);
+    let store = store_on(&server).await;
+    assert_eq!(store.local_revocations(), 25_000);
+    assert_eq!(revoked(&store, "sid:live-1").await, Ok(true));
+    assert_eq!(revoked(&store, "sid:live-25000").await, Ok(true));
+    assert_eq!(revoked(&store, "sid:gone-1").await, Ok(false));
 }

@@ -66,6 +66,14 @@ impl RevocationStore for SlowStore {
     ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
         Box::pin(async { Ok(Rotation::Rotated) })
     }
+
+    fn close_session(
+        &self,
+        _sid: &str,
+        _expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Status, the `AuthError` kind if refused, and whether the handler saw claims.

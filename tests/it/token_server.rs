@@ -766,6 +766,14 @@ impl RevocationStore for FailingStore {
     ) -> BoxFuture<'static, Result<Rotation, StoreError>> {
         Box::pin(async { Err(StoreError::new(Unreachable)) })
     }
+
+    fn close_session(
+        &self,
+        _sid: &str,
+        _expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::new(Unreachable)) })
+    }
 }
 
 fn issuer_over(store: FailingStore) -> TokenIssuer {

@@ -154,12 +154,12 @@ impl Shared {
         }
     }
 
-    /// Publishes `h <instance> <now ms>` for this instance's subscription to hear back.
+    /// Publishes `h <instance> <monotonic ms>`, from the index's node, for this instance's
+    /// subscription to hear back.
     fn publish_heartbeat(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&self.keys.channel)
-            .arg(format!("h {} {}", self.instance, now_ms()));
-        let sent = self.query::<i64>(cmd);
+        let message = format!("h {} {}", self.instance, self.view.mono_ms());
+        let args = [self.keys.channel.as_str(), message.as_str()];
+        let sent = self.query::<i64>(eval(scripts::HEARTBEAT, &self.keys.index, &args));
         async move {
             if let Err(_error) = sent.await {
                 #[cfg(feature = "tracing")]
@@ -351,6 +351,24 @@ impl RevocationStore for RedisRevocationStore {
             })
         }
         .boxed()
+    }
+
+    fn close_session(
+        &self,
+        sid: &str,
+        expires_at: u64,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.close(sid, expires_at)
+    }
+}
+
+impl RedisRevocationStore {
+    fn close(&self, sid: &str, expires_at: u64) -> BoxFuture<'static, Result<(), StoreError>> {
+        let shared = &self.shared;
+        let until = expires_at.min(LATEST).to_string();
+        let args = [until.as_str(), REUSED];
+        let closed = shared.query::<i64>(eval(scripts::CLOSE, &shared.keys.session(sid), &args));
+        async move { closed.await.map(drop) }.boxed()
     }
 }
 

@@ -20,22 +20,41 @@ if before then return 0 else return 1 end
 
 /// Compare-and-set of a session's current refresh token. No entry: the session never
 /// refreshed, so the presented token is its login's and rotates. The current one:
-/// rotates, the entry now expiring with the new token. Anything else is reuse: the entry
-/// is marked (so the current token is refused too) for as long as the newest could live.
+/// rotates. Anything else (an older token, or a session closed by logout or blacklist) is
+/// reuse: the entry is marked, so that the current token is refused too. The entry lasts
+/// as long as the newest token could, never less than it did.
 ///
 /// KEYS[1] the session's key; ARGV: presented, next, until, the reuse mark. Returns 1
 /// when rotated, 0 on reuse.
 pub(super) const ROTATE: &str = r"
 local current = redis.call('GET', KEYS[1])
+local expiry = math.max(redis.call('EXPIRETIME', KEYS[1]), tonumber(ARGV[3]))
 if current == false or current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[3])
+  redis.call('SET', KEYS[1], ARGV[2], 'EXAT', expiry)
   return 1
 end
-if current ~= ARGV[4] then
-  local expiry = math.max(redis.call('EXPIRETIME', KEYS[1]), tonumber(ARGV[3]))
-  redis.call('SET', KEYS[1], ARGV[4], 'EXAT', expiry)
-end
+redis.call('SET', KEYS[1], ARGV[4], 'EXAT', expiry)
 return 0
+";
+
+/// Closes a session to refreshes (logout, a blacklisted refresh token): its entry gets
+/// the reuse mark, atomically with respect to rotations, so that a refresh racing with
+/// the revocation on another instance cannot rotate past it.
+///
+/// KEYS[1] the session's key; ARGV: until, the reuse mark.
+pub(super) const CLOSE: &str = r"
+local expiry = math.max(redis.call('EXPIRETIME', KEYS[1]), tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], ARGV[2], 'EXAT', expiry)
+return 1
+";
+
+/// Publishes a heartbeat from the node that holds the index (KEYS[1]): on Redis Cluster
+/// that is where every revocation is published from, so a heartbeat heard back comes
+/// after every revocation published before it (one node's messages stay in order).
+///
+/// KEYS[1] the index; ARGV: channel, message.
+pub(super) const HEARTBEAT: &str = r"
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
 ";
 
 /// The names under one prefix.

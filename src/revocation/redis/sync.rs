@@ -6,17 +6,25 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use redis::aio::PubSubStream;
-use redis::{Client, Msg};
+use redis::{Client, Msg, Value};
 
 use super::Shared;
 use super::view::now_ms;
 use crate::revocation::StoreError;
 
-/// Revoked ids read per command when loading the index.
+/// Members asked for per `ZSCAN` step when loading the index.
 const PAGE: usize = 10_000;
 
 /// Waits between reconnection attempts, doubling from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
+
+/// A subscription that ended sooner than this after it was made counts as a failed
+/// attempt (backoff), so one that breaks at once cannot spin on reloads.
+const SHORTEST_HEALTHY: Duration = Duration::from_secs(5);
+
+/// How often the index is read again while subscribed, in case a message was lost (a
+/// Redis Cluster failover can drop messages in flight).
+const RELOAD_EVERY: Duration = Duration::from_secs(300);
 
 /// Subscribes first, then loads every live revocation: one made during the load arrives
 /// on the subscription, so none falls between the two. The view is then complete as of
@@ -26,35 +34,62 @@ pub(super) async fn connect(shared: &Shared, client: &Client) -> Result<PubSubSt
     shared
         .within(pubsub.subscribe(&shared.keys.channel))
         .await?;
-    let started = now_ms();
-    load(shared, started / 1000).await?;
-    shared.view.complete_at(started, now_ms());
+    let started = shared.view.mono_ms();
+    load(shared).await?;
+    shared.view.complete_at(started);
     Ok(pubsub.into_on_message())
 }
 
-/// Every revocation in the index that lasts past `now`, a page at a time.
-async fn load(shared: &Shared, now: u64) -> Result<(), StoreError> {
-    for page in 0.. {
-        let mut cmd = redis::cmd("ZRANGE");
+/// Every revocation in the index that is still live. `ZSCAN`, not ranges by offset: a
+/// write's pruning between two pages would shift the members and skip some, while a scan
+/// returns every member present from its start to its end.
+async fn load(shared: &Shared) -> Result<(), StoreError> {
+    let mut cursor = "0".to_owned();
+    loop {
+        let mut cmd = redis::cmd("ZSCAN");
         cmd.arg(&shared.keys.index)
-            .arg(format!("({now}"))
-            .arg("+inf")
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(page * PAGE)
-            .arg(PAGE)
-            .arg("WITHSCORES");
-        let members: Vec<String> = shared.query(cmd).await?;
-        for pair in members.chunks_exact(2) {
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(PAGE);
+        let reply: Vec<Value> = shared.query(cmd).await?;
+        let [next, members] = <[Value; 2]>::try_from(reply).map_err(|_| malformed())?;
+        let mut flat = Vec::new();
+        flatten(members, &mut flat);
+        let now = now_ms() / 1000;
+        for pair in flat.chunks_exact(2) {
             if let Some(until) = parse_score(&pair[1]) {
                 shared.view.insert(&pair[0], until, now);
             }
         }
-        if members.len() < 2 * PAGE {
-            break;
+        cursor = text(next).ok_or_else(malformed)?;
+        if cursor == "0" {
+            return Ok(());
         }
     }
-    Ok(())
+}
+
+/// The strings of a reply, nested arrays (RESP3's member/score pairs) flattened.
+fn flatten(value: Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.into_iter().for_each(|item| flatten(item, out)),
+        other => out.extend(text(other)),
+    }
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s),
+        Value::Int(n) => Some(n.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+fn malformed() -> StoreError {
+    StoreError::new(std::io::Error::other(
+        "ZSCAN answered something else than a scan",
+    ))
 }
 
 /// A score as Redis prints it (an integer, or a double for a hand-written one).
@@ -74,19 +109,27 @@ pub(super) fn spawn(weak: Weak<Shared>, client: Client, stream: PubSubStream) {
         let mut backoff = BACKOFF.0;
         loop {
             if let Some(stream) = stream.take() {
+                let since = Instant::now();
                 follow(&weak, stream).await;
+                if since.elapsed() >= SHORTEST_HEALTHY {
+                    backoff = BACKOFF.0;
+                } else {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF.1);
+                }
             }
             let Some(shared) = weak.upgrade() else { return };
+            shared.view.recheck();
             match connect(&shared, &client).await {
                 Ok(resubscribed) => {
                     #[cfg(feature = "tracing")]
                     tracing::info!("redis revocations: resubscribed and resynchronised");
                     stream = Some(resubscribed);
-                    backoff = BACKOFF.0;
                 }
                 Err(_error) => {
                     #[cfg(feature = "tracing")]
                     tracing::warn!(error = %_error, "redis revocations: reconnect failed");
+                    shared.view.recheck();
                     drop(shared);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF.1);
@@ -98,7 +141,8 @@ pub(super) fn spawn(weak: Weak<Shared>, client: Client, stream: PubSubStream) {
 
 /// Applies published revocations and heartbeats; returns when the subscription ends, goes
 /// silent (no heartbeat of ours came back in three intervals plus a timeout), or the
-/// store is dropped.
+/// store is dropped. Every heartbeat interval it also rechecks the view's bound, and now
+/// and then reads the whole index again.
 async fn follow(weak: &Weak<Shared>, mut stream: PubSubStream) {
     let Some(every) = weak.upgrade().map(|shared| shared.heartbeat) else {
         return;
@@ -106,6 +150,7 @@ async fn follow(weak: &Weak<Shared>, mut stream: PubSubStream) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_heard = Instant::now();
+    let mut last_reload = Instant::now();
     loop {
         tokio::select! {
             message = stream.next() => {
@@ -117,10 +162,18 @@ async fn follow(weak: &Weak<Shared>, mut stream: PubSubStream) {
             }
             _ = tick.tick() => {
                 let Some(shared) = weak.upgrade() else { return };
-                if last_heard.elapsed() > shared.heartbeat * 3 + shared.timeout {
+                shared.view.recheck();
+                let silent = shared.heartbeat.saturating_mul(3).saturating_add(shared.timeout);
+                if last_heard.elapsed() > silent {
                     break;
                 }
                 tokio::spawn(shared.publish_heartbeat());
+                if last_reload.elapsed() >= RELOAD_EVERY {
+                    last_reload = Instant::now();
+                    if load(&shared).await.is_err() {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -137,7 +190,7 @@ fn apply(shared: &Shared, message: &Msg) -> bool {
             false
         }
         Some(Message::Heartbeat { instance, sent_ms }) if instance == shared.instance => {
-            shared.view.complete_at(sent_ms, now_ms());
+            shared.view.complete_at(sent_ms);
             true
         }
         _ => false,
@@ -155,7 +208,8 @@ pub enum Message<'a> {
         /// Whole seconds, rounded up from a fractional score.
         until: u64,
     },
-    /// `h <instance> <ms>`: an instance's heartbeat, sent at Unix millisecond `sent_ms`.
+    /// `h <instance> <ms>`: an instance's heartbeat, sent at `sent_ms` on its own
+    /// monotonic clock (only the sender reads it).
     Heartbeat {
         /// The sender's random id.
         instance: &'a str,
