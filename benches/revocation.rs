@@ -19,8 +19,8 @@
 //! - `memory/accepted`, `redis/accepted`: the layer with each store (the ids not revoked).
 //!
 //! The Redis lines start their own `redis-server` (found on `PATH`) on a free loopback
-//! port, without persistence, and kill it at the end; without one on `PATH` only the other
-//! lines run. The store's subscription task runs on a multi-thread tokio runtime built once
+//! port (the tests' harness, `tests/it/support/redis_server.rs`), and kill it at the end;
+//! without one on `PATH` only the other lines run. The store's subscription task runs on a multi-thread tokio runtime built once
 //! and idle while measuring, apart from its heartbeat once a second.
 //!
 //! Run with `cargo bench --features redis --bench revocation`.
@@ -28,21 +28,24 @@
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
 
+mod common;
+// The tests' redis-server harness (free port, PING, killed on drop).
+#[path = "../tests/it/support/redis_server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_server;
+
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::one_request;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use redis_server::RedisServer;
 use serde::Deserialize;
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, service_fn};
 use tower_jwt_auth::revocation::{MemoryRevocationStore, RedisRevocationStore, RevocationStore};
 use tower_jwt_auth::{JwtAuthLayer, StaticKey, VerificationKey};
 
@@ -89,101 +92,10 @@ fn check(store: &impl RevocationStore, ids: &[&str]) -> bool {
         .expect("the store must answer")
 }
 
-/// A `redis-server` of the bench's own, killed when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts one on a free loopback port and waits until it answers `PING`; `None` (with
-    /// the reason on stderr) when there is no `redis-server` on `PATH` or it does not
-    /// come up.
-    fn start() -> Option<Self> {
-        let Some(binary) = find_on_path("redis-server") else {
-            eprintln!(
-                "revocation bench: no `redis-server` on PATH; running the memory lines only \
-                 (install Redis, e.g. `apt-get install redis-server`, for the redis lines)"
-            );
-            return None;
-        };
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-            listener.local_addr().unwrap().port()
-        };
-        let child = match Command::new(&binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(error) => {
-                eprintln!(
-                    "revocation bench: cannot start {}: {error}; running the memory lines only",
-                    binary.display()
-                );
-                return None;
-            }
-        };
-        let mut server = RedisServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                eprintln!(
-                    "revocation bench: redis-server exited at start ({status}); running the \
-                     memory lines only"
-                );
-                return None;
-            }
-            if server.answers_ping() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!(
-            "revocation bench: redis-server on port {port} did not answer PING within 5 s; \
-             running the memory lines only"
-        );
-        None
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn answers_ping(&self) -> bool {
-        let timeout = Duration::from_millis(200);
-        let address = ([127, 0, 0, 1], self.port).into();
-        if TcpStream::connect_timeout(&address, timeout).is_err() {
-            return false;
-        }
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut connection) = client.get_connection_with_timeout(timeout) else {
-            return false;
-        };
-        redis::cmd("PING")
-            .query::<String>(&mut connection)
-            .is_ok_and(|pong| pong == "PONG")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+/// Whether `redis-server` is on `PATH`.
+fn redis_installed() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file())
 }
 
 /// The Redis side: its server, the runtime its subscription task runs on, and the store.
@@ -196,7 +108,14 @@ struct Redis {
 
 impl Redis {
     fn start() -> Option<Self> {
-        let server = RedisServer::start()?;
+        if !redis_installed() {
+            eprintln!(
+                "revocation bench: no `redis-server` on PATH; running the memory lines only \
+                 (install Redis, e.g. `apt-get install redis-server`, for the redis lines)"
+            );
+            return None;
+        }
+        let server = RedisServer::start();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -230,26 +149,6 @@ fn token() -> String {
     });
     let key = EncodingKey::from_secret(SECRET).unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
-}
-
-/// One request: build it, `poll_ready`, `call`, poll the response once (no runtime: a
-/// static key, a cache hit and a local revocation check complete at once).
-fn one_request<S>(service: &mut S, authorization: &HeaderValue) -> StatusCode
-where
-    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
-{
-    let mut request = Request::new(());
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, authorization.clone());
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let mut future = std::pin::pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status(),
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => panic!("the warm path must complete at once"),
-    }
 }
 
 /// The warm HS256 layer, with `store` as its revocation store if given.

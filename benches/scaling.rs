@@ -18,14 +18,15 @@
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use common::one_request;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use tower::{Layer, Service, service_fn};
@@ -44,26 +45,6 @@ fn token(sub: &str) -> String {
     let claims = serde_json::json!({ "sub": sub, "scope": "orders:read", "exp": exp });
     let key = EncodingKey::from_secret(SECRET).unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
-}
-
-/// One request: build it, `poll_ready`, `call`, poll the response once (no runtime: a
-/// static key and a cache hit complete at once).
-fn one_request<S>(service: &mut S, authorization: &HeaderValue) -> StatusCode
-where
-    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
-{
-    let mut request = Request::new(());
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, authorization.clone());
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let mut future = std::pin::pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status(),
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => panic!("the warm path must complete at once"),
-    }
 }
 
 /// Wall time for `iters` requests on each of `tokens.len()` threads, started together.

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::now;
-use crate::support::redis_server::{NEEDS_REDIS, RedisCluster, RedisServer};
+use crate::support::redis_server::{RedisCluster, RedisServer};
 use tower_jwt_auth::revocation::{RedisRevocationStore, RevocationStore, Rotation};
 
 /// Short enough that the outage tests finish in seconds.
@@ -42,7 +42,6 @@ async fn revoked(store: &RedisRevocationStore, id: &str) -> Result<bool, String>
 #[tokio::test]
 #[ignore = "needs redis-server; run scripts/test"]
 async fn a_revocation_on_one_instance_holds_on_the_other_and_at_start() {
-    let _ = NEEDS_REDIS;
     let server = RedisServer::start();
     let (a, b) = (store_on(&server).await, store_on(&server).await);
     let far = now() + 3600;

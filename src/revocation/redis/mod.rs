@@ -358,12 +358,6 @@ impl RevocationStore for RedisRevocationStore {
         sid: &str,
         expires_at: u64,
     ) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.close(sid, expires_at)
-    }
-}
-
-impl RedisRevocationStore {
-    fn close(&self, sid: &str, expires_at: u64) -> BoxFuture<'static, Result<(), StoreError>> {
         let shared = &self.shared;
         let until = expires_at.min(LATEST).to_string();
         let args = [until.as_str(), REUSED];

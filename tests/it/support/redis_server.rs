@@ -7,9 +7,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The reason the Redis tests give when ignored.
-pub const NEEDS_REDIS: &str = "needs redis-server; run scripts/test";
-
 /// One `redis-server`, killed when dropped; its data in a folder of its own.
 pub struct RedisServer {
     child: Option<Child>,

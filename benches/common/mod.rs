@@ -1,0 +1,28 @@
+//! What the benches share: one request through a service, polled in place.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll, Waker};
+
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower::Service;
+
+/// One request: build it, `poll_ready`, `call`, poll the response once (no runtime: a
+/// static key, a cache hit and a local revocation check complete at once).
+pub(crate) fn one_request<S>(service: &mut S, authorization: &HeaderValue) -> StatusCode
+where
+    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+{
+    let mut request = Request::new(());
+    request
+        .headers_mut()
+        .insert(AUTHORIZATION, authorization.clone());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    let mut future = std::pin::pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response.status(),
+        Poll::Ready(Err(never)) => match never {},
+        Poll::Pending => panic!("the warm path must complete at once"),
+    }
+}
