@@ -9,14 +9,17 @@ use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{CacheLimits, TokenCache};
+use crate::challenge::Challenge;
 use crate::claims::Claims;
+use crate::dpop::{self, DpopMode, DpopPolicy, MemoryReplayStore, Origin, ReplayStore};
 use crate::error::ConfigError;
 use crate::key::{AlgorithmSet, KeyResolver};
 use crate::layer::JwtAuthLayer;
+use crate::metadata::{Document, ResourceMetadata};
 use crate::response::DefaultResponder;
 use crate::revocation::RevocationStore;
 use crate::rules::{Required, Rules};
-use crate::shared::LayerOptions;
+use crate::shared::{LayerOptions, LayerParts};
 use crate::source::TokenSource;
 use crate::validator::{ClaimCheck, Validator};
 
@@ -57,10 +60,36 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     scopes: Vec<String>,
     checks: Vec<ClaimCheck<T>>,
     options: LayerOptions,
+    discovery: Discovery,
     responder: E,
     /// The first invalid option, reported by `build`.
     invalid: Option<ConfigError>,
     _claims: PhantomData<fn() -> T>,
+}
+
+/// DPoP and RFC 9728 options: how clients prove and discover.
+struct Discovery {
+    mode: DpopMode,
+    algorithms: AlgorithmSet,
+    window: Duration,
+    replay: Option<Arc<dyn ReplayStore>>,
+    resource: Option<String>,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            mode: DpopMode::default(),
+            algorithms: dpop::DEFAULT_ALGORITHMS.into_iter().collect(),
+            window: Duration::from_secs(300),
+            replay: None,
+            resource: None,
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+        }
+    }
 }
 
 impl<T> JwtAuthLayer<T> {
@@ -94,6 +123,7 @@ impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
             scopes: Vec::new(),
             checks: Vec::new(),
             options: LayerOptions::default(),
+            discovery: Discovery::default(),
             responder: DefaultResponder::default(),
             invalid: None,
             _claims: PhantomData,
@@ -263,6 +293,73 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         self
     }
 
+    /// DPoP (RFC 9449): [`DpopMode::Disabled`], [`DpopMode::Allowed`] (bearer tokens work,
+    /// a token bound to a key needs the `DPoP` scheme and a proof) or
+    /// [`DpopMode::Required`]. See [`crate::dpop`]. Defaults to `Allowed`.
+    pub fn dpop(mut self, mode: DpopMode) -> Self {
+        self.discovery.mode = mode;
+        self
+    }
+
+    /// The algorithms a DPoP proof may be signed with; HMAC ones fail the build
+    /// ([`ConfigError::SymmetricDpopAlgorithm`]). Defaults to ES256, ES384, EdDSA, RS256,
+    /// RS384, RS512, PS256, PS384 and PS512.
+    pub fn dpop_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.discovery.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How far a proof's `iat` may be from now, before or after (whole seconds). A proof is
+    /// remembered by the replay store until `iat` plus this. Defaults to 5 minutes.
+    pub fn dpop_proof_window(mut self, window: Duration) -> Self {
+        self.discovery.window = window;
+        self
+    }
+
+    /// Where used proofs are remembered, so that each is accepted once. Defaults to a
+    /// [`MemoryReplayStore`] of 100 000 proofs; with several instances, give them a shared
+    /// store (`RedisRevocationStore` is one).
+    pub fn dpop_replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.discovery.replay = Some(Arc::new(store));
+        self
+    }
+
+    /// The resource's identifier (RFC 9728 `resource`): the absolute `https` (or `http`)
+    /// URL clients reach it at, as seen from outside any proxy. DPoP proofs' `htu` is
+    /// checked against it and the request's path; the layer's
+    /// [`resource_metadata`](JwtAuthLayer::resource_metadata) describes it, and 401
+    /// challenges point at that document. A URL with query, fragment or userinfo fails the
+    /// build ([`ConfigError::InvalidResource`]). Defaults to none: `htu` is then checked
+    /// against the request's own `Host`, which a client chooses, and challenges carry no
+    /// `resource_metadata`.
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        self.discovery.resource = Some(url.into());
+        self
+    }
+
+    /// The authorization servers the metadata names (RFC 9728 `authorization_servers`),
+    /// absolute `http(s)` URLs. Defaults to the accepted issuers.
+    pub fn authorization_servers<S: Into<String>>(
+        mut self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.discovery
+            .authorization_servers
+            .extend(servers.into_iter().map(Into::into));
+        self
+    }
+
+    /// The scopes the metadata lists (RFC 9728 `scopes_supported`). Defaults to none listed.
+    pub fn scopes_supported<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.discovery
+            .scopes_supported
+            .extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
     /// How rejections are answered. Defaults to [`DefaultResponder`]: RFC 6750 for HTTP,
     /// trailers-only status for gRPC.
     pub fn error_responder<E2>(self, responder: E2) -> JwtAuthBuilder<T, R, E2> {
@@ -281,6 +378,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
             scopes: self.scopes,
             checks: self.checks,
             options: self.options,
+            discovery: self.discovery,
             responder,
             invalid: self.invalid,
             _claims: PhantomData,
@@ -297,18 +395,18 @@ where
     /// Builds the layer.
     pub fn build(self) -> Result<JwtAuthLayer<T, R, E>, ConfigError> {
         crate::install_crypto_provider();
-        let (validator, options, responder) = self.into_parts()?;
-        Ok(JwtAuthLayer::new(validator, options, responder))
+        let (validator, parts) = self.into_parts()?;
+        Ok(JwtAuthLayer::new(validator, parts))
     }
 
     /// Builds a validator alone; the layer's options (sources, optional mode, CORS,
     /// responder) do not apply to it.
     pub fn build_validator(self) -> Result<Validator<T, R>, ConfigError> {
         crate::install_crypto_provider();
-        self.into_parts().map(|(validator, _, _)| validator)
+        self.into_parts().map(|(validator, _)| validator)
     }
 
-    fn into_parts(self) -> Result<(Validator<T, R>, LayerOptions, E), ConfigError> {
+    fn into_parts(self) -> Result<(Validator<T, R>, LayerParts<E>), ConfigError> {
         if let Some(invalid) = self.invalid {
             return Err(invalid);
         }
@@ -336,6 +434,80 @@ where
         {
             issuers.push(expected.to_owned());
         }
+        let discovery = self.discovery;
+        let origin = discovery
+            .resource
+            .as_deref()
+            .map(Origin::configured)
+            .transpose()?;
+        let dpop_on = discovery.mode != DpopMode::Disabled;
+        if let Some(hmac) = discovery
+            .algorithms
+            .iter()
+            .find(|alg| alg.family() == jsonwebtoken::AlgorithmFamily::Hmac)
+        {
+            return Err(ConfigError::SymmetricDpopAlgorithm(hmac));
+        }
+        if dpop_on && discovery.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        let dpop_algs: Vec<String> = if dpop_on {
+            discovery
+                .algorithms
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let challenge = Challenge {
+            bearer: discovery.mode != DpopMode::Required,
+            dpop_algs: dpop_on.then(|| dpop_algs.join(" ").into()),
+            resource_metadata: origin.as_ref().map(|o| o.metadata_url().into()),
+        };
+        let metadata = match &origin {
+            Some(origin) => {
+                let servers = if discovery.authorization_servers.is_empty() {
+                    &issuers
+                } else {
+                    &discovery.authorization_servers
+                };
+                if let Some(bad) = servers.iter().find(|s| Origin::configured(s).is_err()) {
+                    return Err(ConfigError::InvalidMetadata(bad.clone()));
+                }
+                if let Some(bad) = discovery
+                    .scopes_supported
+                    .iter()
+                    .find(|s| !is_scope_token(s))
+                {
+                    return Err(ConfigError::InvalidScope(bad.clone()));
+                }
+                let header = self.options.sources.contains(&TokenSource::bearer());
+                let resource = origin.url();
+                Some(ResourceMetadata::new(
+                    &Document {
+                        resource: &resource,
+                        authorization_servers: servers,
+                        scopes_supported: &discovery.scopes_supported,
+                        bearer_methods_supported: if header { &["header"] } else { &[] },
+                        dpop_signing_alg_values_supported: &dpop_algs,
+                        dpop_bound_access_tokens_required: discovery.mode == DpopMode::Required,
+                    },
+                    origin.metadata_path(),
+                    origin.metadata_url(),
+                ))
+            }
+            None => None,
+        };
+        let dpop = DpopPolicy::new(
+            discovery.mode,
+            discovery.algorithms,
+            discovery.window.as_secs(),
+            origin,
+            discovery
+                .replay
+                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+        );
         let rules = Rules {
             algorithms: self.algorithms,
             issuers,
@@ -353,8 +525,15 @@ where
             self.checks,
             self.revocation,
             self.cache.map(TokenCache::new),
+            dpop,
         );
-        Ok((validator, self.options, self.responder))
+        let parts = LayerParts {
+            options: self.options,
+            responder: self.responder,
+            challenge,
+            metadata,
+        };
+        Ok((validator, parts))
     }
 }
 
@@ -383,6 +562,8 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
             .field("scopes", &self.scopes)
             .field("claim_checks", &self.checks.len())
             .field("options", &self.options)
+            .field("dpop", &self.discovery.mode)
+            .field("resource", &self.discovery.resource)
             .field("responder", &self.responder)
             .finish()
     }

@@ -104,6 +104,13 @@ impl<T> Claims<T> {
         self.inner.kid.as_deref()
     }
 
+    /// For a DPoP-bound token, the thumbprint (`cnf.jkt`) of the key this request proved
+    /// it holds; `None` for a bearer token. The layer accepts a bound token only with a
+    /// valid proof by that key, so `Some` means the request was DPoP-bound.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.inner.registered.cnf.as_ref()?.jkt.as_deref()
+    }
+
     /// Every scope the token grants, from `scope` or `scp`.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.inner.registered.scopes()
@@ -200,6 +207,20 @@ pub struct RegisteredClaims {
         skip_serializing_if = "Scopes::is_empty"
     )]
     pub scp: Scopes,
+    /// `cnf` (RFC 7800 §3.1): the key the token is bound to. This crate reads `jkt`, the
+    /// thumbprint of a DPoP key (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's `cnf` claim (RFC 7800), as far as this crate reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// `jkt`: the JWK SHA-256 thumbprint (RFC 7638) of the key a DPoP-bound token is bound
+    /// to (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl RegisteredClaims {

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use crate::key::StaticKey;
+use crate::metadata::ResourceMetadata;
 use crate::response::DefaultResponder;
 use crate::service::JwtAuth;
-use crate::shared::{LayerOptions, Shared};
+use crate::shared::{LayerParts, Shared};
 use crate::validator::Validator;
 
 /// A tower layer that authenticates requests with a JWT and puts [`Claims<T>`] into their
@@ -40,22 +41,31 @@ use crate::validator::Validator;
 /// [`Claims<T>`]: crate::Claims
 pub struct JwtAuthLayer<T, R = StaticKey, E = DefaultResponder> {
     shared: Arc<Shared<T, R, E>>,
+    metadata: Option<ResourceMetadata>,
 }
 
 impl<T, R, E> JwtAuthLayer<T, R, E> {
-    pub(crate) fn new(validator: Validator<T, R>, options: LayerOptions, responder: E) -> Self {
+    pub(crate) fn new(validator: Validator<T, R>, parts: LayerParts<E>) -> Self {
         JwtAuthLayer {
             shared: Arc::new(Shared {
                 validator,
-                options,
-                responder,
+                options: parts.options,
+                responder: parts.responder,
+                challenge: Arc::new(parts.challenge),
             }),
+            metadata: parts.metadata,
         }
     }
 
     /// The validator inside, to check tokens that do not come with a request.
     pub fn validator(&self) -> &Validator<T, R> {
         &self.shared.validator
+    }
+
+    /// The RFC 9728 protected resource metadata of what this layer protects, built from
+    /// its configuration; `None` without a [`resource`](crate::JwtAuthBuilder::resource).
+    pub fn resource_metadata(&self) -> Option<&ResourceMetadata> {
+        self.metadata.as_ref()
     }
 }
 
@@ -71,6 +81,7 @@ impl<T, R, E> Clone for JwtAuthLayer<T, R, E> {
     fn clone(&self) -> Self {
         JwtAuthLayer {
             shared: Arc::clone(&self.shared),
+            metadata: self.metadata.clone(),
         }
     }
 }

@@ -57,9 +57,11 @@
 mod axum;
 mod builder;
 mod cache;
+mod challenge;
 mod claims;
 mod clock;
 mod crypto;
+pub mod dpop;
 mod error;
 mod future;
 mod header;
@@ -71,6 +73,7 @@ pub mod jwks;
 mod jws;
 mod key;
 mod layer;
+mod metadata;
 mod response;
 pub mod revocation;
 mod rules;
@@ -82,7 +85,7 @@ mod validator;
 #[cfg(feature = "axum")]
 pub use crate::axum::MissingClaims;
 pub use builder::JwtAuthBuilder;
-pub use claims::{Audience, Claims, RegisteredClaims, Scopes};
+pub use claims::{Audience, Claims, Confirmation, RegisteredClaims, Scopes};
 pub use crypto::install_crypto_provider;
 pub use error::{AuthError, ConfigError, ErrorKind};
 pub use future::ResponseFuture;
@@ -93,6 +96,7 @@ pub use key::{
     MultiIssuer, StaticKey, VerificationKey,
 };
 pub use layer::JwtAuthLayer;
+pub use metadata::{ResourceMetadata, ResourceMetadataService};
 pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};
 pub use service::JwtAuth;
 pub use source::TokenSource;

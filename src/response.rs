@@ -47,7 +47,8 @@ where
 ///
 /// - HTTP: the status from [`AuthError::status`] with
 ///   `WWW-Authenticate: Bearer realm="…", error="…", error_description="…"` (RFC 6750 §3),
-///   plus `scope="…"` for a missing scope; 503 carries `Retry-After` instead.
+///   plus `scope="…"` for a missing scope, or the `DPoP` challenge of RFC 9449 §7.1
+///   (see [`DefaultResponder::challenges`]); 503 carries `Retry-After` instead.
 /// - gRPC (`content-type: application/grpc…`): HTTP 200 with `grpc-status`
 ///   ([`AuthError::grpc_code`]) and a percent-encoded `grpc-message` in the headers.
 #[derive(Debug, Clone)]
@@ -79,20 +80,54 @@ impl DefaultResponder {
         })
     }
 
-    /// The `WWW-Authenticate` value for an error, or `None` for 503.
+    /// The first `WWW-Authenticate` challenge for an error, or `None` for 503.
     pub fn challenge(&self, error: &AuthError) -> Option<String> {
+        self.challenges(error).into_iter().next()
+    }
+
+    /// Every `WWW-Authenticate` challenge for an error, each sent as its own header field;
+    /// none for 503.
+    ///
+    /// The error's own challenge comes first: `Bearer` (RFC 6750 §3), or `DPoP` (RFC 9449
+    /// §7.1, with `algs`) when the proof failed, the request used the `DPoP` scheme or the
+    /// layer requires DPoP. A layer that accepts both adds a bare `DPoP` challenge after a
+    /// `Bearer` one, so that clients learn DPoP is on offer. Each carries
+    /// `resource_metadata` (RFC 9728 §5.1) when the layer has a resource URL.
+    pub fn challenges(&self, error: &AuthError) -> Vec<String> {
         if error.retry_after().is_some() && error.error_code().is_none() {
-            return None;
+            return Vec::new();
         }
-        let mut value = format!("Bearer realm=\"{}\"", self.realm);
-        if let Some(code) = error.error_code() {
-            // Descriptions are static ASCII of our own, free of quotes and backslashes.
-            let _ = write!(value, ", error=\"{code}\", error_description=\"{error}\"");
+        if error.dpop_challenge() {
+            return vec![self.one_challenge(error, "DPoP", true)];
         }
-        if let Some(scope) = error.required_scope() {
-            let _ = write!(value, ", scope=\"{scope}\"");
+        let mut challenges = vec![self.one_challenge(error, "Bearer", true)];
+        if error.dpop_algorithms().is_some() {
+            challenges.push(self.one_challenge(error, "DPoP", false));
         }
-        Some(value)
+        challenges
+    }
+
+    /// One challenge of `scheme`; `with_error` adds the error's own parameters.
+    fn one_challenge(&self, error: &AuthError, scheme: &str, with_error: bool) -> String {
+        let mut value = format!("{scheme} realm=\"{}\"", self.realm);
+        if with_error {
+            if let Some(code) = error.error_code() {
+                // Descriptions are static ASCII of our own, free of quotes and backslashes.
+                let _ = write!(value, ", error=\"{code}\", error_description=\"{error}\"");
+            }
+            if let Some(scope) = error.required_scope() {
+                let _ = write!(value, ", scope=\"{scope}\"");
+            }
+        }
+        if scheme == "DPoP"
+            && let Some(algs) = error.dpop_algorithms()
+        {
+            let _ = write!(value, ", algs=\"{algs}\"");
+        }
+        if let Some(url) = error.resource_metadata() {
+            let _ = write!(value, ", resource_metadata=\"{url}\"");
+        }
+        value
     }
 }
 
@@ -104,10 +139,10 @@ impl<B: Default> ErrorResponder<B> for DefaultResponder {
         let mut response = Response::new(B::default());
         *response.status_mut() = error.status();
         let headers = response.headers_mut();
-        if let Some(challenge) = self.challenge(error)
-            && let Ok(value) = HeaderValue::try_from(challenge)
-        {
-            headers.insert(WWW_AUTHENTICATE, value);
+        for challenge in self.challenges(error) {
+            if let Ok(value) = HeaderValue::try_from(challenge) {
+                headers.append(WWW_AUTHENTICATE, value);
+            }
         }
         if let Some(after) = error.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));

@@ -9,6 +9,7 @@ use http::{Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::dpop::{DpopMode, Target};
 use crate::error::{reason, trace};
 use crate::future::ResponseFuture;
 use crate::key::KeyResolver;
@@ -66,8 +67,17 @@ where
         if options.cors_preflight && is_bodiless_preflight(&request) {
             return ResponseFuture::inner(self.inner.call(request));
         }
-        let verdict = match source::extract(&options.sources, request.headers()) {
-            Ok(Some(token)) => shared.validator.check(token),
+        let validator = &shared.validator;
+        let dpop = validator.dpop_mode() != DpopMode::Disabled;
+        let verdict = match source::extract(&options.sources, request.headers(), dpop) {
+            Ok(Some(presented)) => {
+                let target = Target {
+                    method: request.method(),
+                    uri: request.uri(),
+                    headers: request.headers(),
+                };
+                validator.check(presented, Some(target))
+            }
             Ok(None) if options.optional => return ResponseFuture::inner(self.inner.call(request)),
             Ok(None) => Verdict::Done(Err(trace(reason::NO_TOKEN))),
             Err(error) => Verdict::Done(Err(trace(error))),

@@ -2,10 +2,13 @@
 //! the responder, and the one way a refusal becomes a response.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, Response};
 
+use crate::challenge::{Challenge, used_dpop_scheme};
 use crate::error::AuthError;
+use crate::metadata::ResourceMetadata;
 use crate::response::ErrorResponder;
 use crate::source::TokenSource;
 use crate::validator::Validator;
@@ -15,6 +18,16 @@ pub(crate) struct Shared<T, R, E> {
     pub(crate) validator: Validator<T, R>,
     pub(crate) options: LayerOptions,
     pub(crate) responder: E,
+    /// What every refusal's challenge says about the schemes accepted.
+    pub(crate) challenge: Arc<Challenge>,
+}
+
+/// What the builder hands the layer beside the validator.
+pub(crate) struct LayerParts<E> {
+    pub(crate) options: LayerOptions,
+    pub(crate) responder: E,
+    pub(crate) challenge: Challenge,
+    pub(crate) metadata: Option<ResourceMetadata>,
 }
 
 /// The layer's own options, beside validation.
@@ -41,6 +54,7 @@ impl<T, R, E> Shared<T, R, E> {
     where
         E: ErrorResponder<B>,
     {
+        let error = error.with_challenge(&self.challenge, used_dpop_scheme(headers));
         let mut response = self.responder.respond(&error, headers);
         response.extensions_mut().insert(error);
         response

@@ -42,9 +42,21 @@ impl TokenSource {
         TokenSource(Kind::Header(name))
     }
 
-    fn extract<'h>(&self, headers: &'h HeaderMap) -> Result<Option<Candidate<'h>>, AuthError> {
+    fn extract<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        dpop: bool,
+    ) -> Result<Option<Presented<'h>>, AuthError> {
+        if let Kind::Bearer = &self.0 {
+            let found = single(headers, &AUTHORIZATION)?
+                .map_or(Ok(None), |value| authorization(value, dpop))?;
+            return Ok(found.map(|(token, scheme)| Presented {
+                token: Candidate::Raw(token),
+                scheme,
+            }));
+        }
         let found = match &self.0 {
-            Kind::Bearer => single(headers, &AUTHORIZATION)?.map_or(Ok(None), bearer)?,
+            Kind::Bearer => None,
             Kind::Header(name) => single(headers, name)?,
             // Other cookies are not ours to judge: only the named one must be a b64token.
             // An empty value (a cookie cleared at logout) counts as no token.
@@ -54,8 +66,26 @@ impl TokenSource {
                 .find_map(|value| cookie(value.as_bytes(), name.as_bytes()))
                 .filter(|token| !token.is_empty()),
         };
-        Ok(found.map(Candidate::Raw))
+        Ok(found.map(|token| Presented {
+            token: Candidate::Raw(token),
+            scheme: Scheme::Bearer,
+        }))
     }
+}
+
+/// How a token was presented: as a bearer token (the `Bearer` scheme, a cookie, a header
+/// of your own), or with the `DPoP` scheme (RFC 9449 §7.1), which a proof must accompany.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// A token and how it came.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented<'h> {
+    pub(crate) token: Candidate<'h>,
+    pub(crate) scheme: Scheme,
 }
 
 /// A token as a request carried it, not yet scanned for the b64token grammar: a token
@@ -87,14 +117,16 @@ impl<'h> Candidate<'h> {
     }
 }
 
-/// The token from the first source that has one; 400 if more than one has.
+/// The token from the first source that has one; 400 if more than one has. With `dpop`,
+/// `Authorization: DPoP <token>` counts as well as `Bearer`.
 pub(crate) fn extract<'h>(
     sources: &[TokenSource],
     headers: &'h HeaderMap,
-) -> Result<Option<Candidate<'h>>, AuthError> {
+    dpop: bool,
+) -> Result<Option<Presented<'h>>, AuthError> {
     let mut found = None;
     for source in sources {
-        if let Some(token) = source.extract(headers)? {
+        if let Some(token) = source.extract(headers, dpop)? {
             if found.is_some() {
                 return Err(reason::TOKEN_IN_TWO_PLACES);
             }
@@ -116,21 +148,26 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u
     Ok(Some(first.as_bytes()))
 }
 
-/// `Bearer 1*SP b64token` (the b64token scanned later). Another scheme is not ours: the
-/// request has no bearer token.
-fn bearer(value: &[u8]) -> Result<Option<&[u8]>, AuthError> {
+/// `Bearer 1*SP b64token`, or with `dpop` also `DPoP 1*SP token68` (RFC 9449 §7.1; the
+/// same grammar), the token scanned later. Another scheme is not ours: the request has no
+/// token.
+fn authorization(value: &[u8], dpop: bool) -> Result<Option<(&[u8], Scheme)>, AuthError> {
     let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => (value, &b""[..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Ok(None);
-    }
+    };
     let token = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
     if token.is_empty() {
         return Err(reason::EMPTY_TOKEN);
     }
-    Ok(Some(token))
+    Ok(Some((token, scheme)))
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -213,7 +250,9 @@ mod tests {
         sources: &[TokenSource],
         headers: &'h HeaderMap,
     ) -> Result<Option<&'h str>, AuthError> {
-        extract(sources, headers)?.map(Candidate::scan).transpose()
+        extract(sources, headers, true)?
+            .map(|presented| presented.token.scan())
+            .transpose()
     }
 
     #[test]
@@ -224,6 +263,26 @@ mod tests {
                 Ok(Some("a.b.c".into()))
             );
         }
+    }
+
+    #[test]
+    fn dpop_scheme_counts_only_when_dpop_is_on() {
+        let h = headers(&[("authorization", b"DPoP a.b.c")]);
+        let found = extract(&[TokenSource::bearer()], &h, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.token.bytes(), found.scheme),
+            (&b"a.b.c"[..], Scheme::Dpop)
+        );
+        assert!(
+            extract(&[TokenSource::bearer()], &h, false)
+                .unwrap()
+                .is_none()
+        );
+        let h = headers(&[("authorization", b"dpop")]);
+        let empty = extract(&[TokenSource::bearer()], &h, true).unwrap_err();
+        assert_eq!(empty.kind(), ErrorKind::InvalidRequest);
     }
 
     #[test]

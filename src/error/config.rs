@@ -44,6 +44,15 @@ pub enum ConfigError {
     /// A required scope that is not an RFC 6749 §3.3 scope token (printable ASCII other
     /// than space, `"` and `\`, not empty).
     InvalidScope(String),
+    /// A resource URL (RFC 9728 `resource`, the base DPoP's `htu` is checked against) that
+    /// is not an absolute `http` or `https` URL without query, fragment or userinfo.
+    InvalidResource(String),
+    /// A DPoP proof algorithm that is not asymmetric: proofs are signed with the client's
+    /// private key, never a shared secret (RFC 9449 §4.2).
+    SymmetricDpopAlgorithm(Algorithm),
+    /// A URL in the resource metadata (an authorization server) that is not absolute
+    /// `http` or `https`, or a metadata value that is not printable ASCII.
+    InvalidMetadata(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -76,6 +85,16 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidScope(scope) => {
                 write!(f, "scope {scope:?} is not an RFC 6749 scope token")
+            }
+            ConfigError::InvalidResource(url) => write!(
+                f,
+                "resource {url:?} must be an absolute http(s) URL without query or fragment"
+            ),
+            ConfigError::SymmetricDpopAlgorithm(alg) => {
+                write!(f, "{alg:?} cannot sign DPoP proofs: it is not asymmetric")
+            }
+            ConfigError::InvalidMetadata(value) => {
+                write!(f, "resource metadata value {value:?} is not usable")
             }
         }
     }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use http::StatusCode;
 use jsonwebtoken::Algorithm;
 
+use crate::challenge::Challenge;
+
 /// What went wrong with a request, coarse enough to match on and free to grow.
 ///
 /// [`AuthError::status`] and [`AuthError::error_code`] give the RFC 6750 mapping.
@@ -62,6 +64,16 @@ pub enum ErrorKind {
     /// The revocation store could not be asked; the request is refused, not waved through
     /// (503).
     RevocationUnavailable,
+    /// The `DPoP` proof is missing, malformed, or fails a check of RFC 9449 §4.3: `typ`,
+    /// `alg`, a public `jwk`, the signature, `jti`, `htm`, `htu`, `iat`, `ath`, or it was
+    /// used before (401 `invalid_dpop_proof`, with a `DPoP` challenge).
+    InvalidDpopProof,
+    /// The token's DPoP binding does not fit how it came: a bound token (`cnf.jkt`) sent
+    /// as Bearer or with a proof by another key, an unbound token sent with the `DPoP`
+    /// scheme, or an unbound token where DPoP is required (401 `invalid_token`).
+    InvalidDpopBinding,
+    /// The DPoP replay store could not be asked; the request is refused (503).
+    ReplayCheckUnavailable,
 }
 
 /// Why a request was refused. Cheap to clone; put into the rejected response's extensions.
@@ -92,6 +104,10 @@ pub struct AuthError {
     source: Option<Arc<dyn StdError + Send + Sync>>,
     alg: Option<Algorithm>,
     kid: Option<Box<str>>,
+    /// How the layer that refused answers: Bearer and/or DPoP, metadata URL.
+    challenge: Option<Arc<Challenge>>,
+    /// The request used the `DPoP` scheme.
+    dpop_scheme: bool,
 }
 
 /// A `kid` longer than this is cut in [`AuthError::kid`]: the token chooses it.
@@ -118,6 +134,8 @@ impl AuthError {
             source: None,
             alg: None,
             kid: None,
+            challenge: None,
+            dpop_scheme: false,
         }
     }
 
@@ -170,6 +188,41 @@ impl AuthError {
         self
     }
 
+    /// Records how the refusing layer answers, and whether the request used DPoP.
+    pub(crate) fn with_challenge(mut self, challenge: &Arc<Challenge>, dpop_scheme: bool) -> Self {
+        self.challenge = Some(Arc::clone(challenge));
+        self.dpop_scheme = dpop_scheme;
+        self
+    }
+
+    /// Whether the answer's challenge is `DPoP` rather than `Bearer`: the proof was the
+    /// problem, the request used the `DPoP` scheme, or the layer accepts DPoP tokens only.
+    pub fn dpop_challenge(&self) -> bool {
+        self.kind == ErrorKind::InvalidDpopProof
+            || self.dpop_scheme
+            || self
+                .challenge
+                .as_ref()
+                .is_some_and(|c| !c.bearer && c.dpop_algs.is_some())
+    }
+
+    /// The proof algorithms the refusing layer accepts, space-separated (the `algs`
+    /// parameter of RFC 9449 §7.1); `None` when DPoP is disabled or no layer refused.
+    pub fn dpop_algorithms(&self) -> Option<&str> {
+        self.challenge.as_ref()?.dpop_algs.as_deref()
+    }
+
+    /// Whether the refusing layer accepts bearer tokens (`true` when no layer refused).
+    pub fn bearer_accepted(&self) -> bool {
+        self.challenge.as_ref().is_none_or(|c| c.bearer)
+    }
+
+    /// The URL of the resource's RFC 9728 metadata, for the `resource_metadata` parameter,
+    /// when the layer has a [`resource`](crate::JwtAuthBuilder::resource).
+    pub fn resource_metadata(&self) -> Option<&str> {
+        self.challenge.as_ref()?.resource_metadata.as_deref()
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -205,9 +258,9 @@ impl AuthError {
         match self.kind {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope | ErrorKind::ClaimCheckFailed => StatusCode::FORBIDDEN,
-            ErrorKind::KeyUnavailable | ErrorKind::RevocationUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorKind::KeyUnavailable
+            | ErrorKind::RevocationUnavailable
+            | ErrorKind::ReplayCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -218,8 +271,10 @@ impl AuthError {
         match self.kind {
             ErrorKind::MissingToken
             | ErrorKind::KeyUnavailable
-            | ErrorKind::RevocationUnavailable => None,
+            | ErrorKind::RevocationUnavailable
+            | ErrorKind::ReplayCheckUnavailable => None,
             ErrorKind::InvalidRequest => Some("invalid_request"),
+            ErrorKind::InvalidDpopProof => Some("invalid_dpop_proof"),
             ErrorKind::InsufficientScope | ErrorKind::ClaimCheckFailed => {
                 Some("insufficient_scope")
             }
@@ -247,6 +302,7 @@ impl fmt::Debug for AuthError {
             .field("source", &self.source)
             .field("alg", &self.alg)
             .field("kid", &self.kid)
+            .field("dpop_scheme", &self.dpop_scheme)
             .finish()
     }
 }

@@ -124,6 +124,98 @@ pub(crate) const REVOCATION_UNAVAILABLE: AuthError = AuthError::fixed(
     "revocation store unavailable",
 );
 
+// DPoP proofs (RFC 9449 §4.3; 401 invalid_dpop_proof).
+pub(crate) const NO_PROOF: AuthError =
+    AuthError::fixed(ErrorKind::InvalidDpopProof, "no DPoP proof");
+pub(crate) const TWO_PROOFS: AuthError =
+    AuthError::fixed(ErrorKind::InvalidDpopProof, "more than one DPoP proof");
+pub(crate) const PROOF_TOO_LARGE: AuthError =
+    AuthError::fixed(ErrorKind::InvalidDpopProof, "DPoP proof is too large");
+pub(crate) const PROOF_MALFORMED: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof is not a well-formed JWT",
+);
+pub(crate) const PROOF_CRIT: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof lists an unsupported critical extension",
+);
+pub(crate) const PROOF_TYP: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof typ is not dpop+jwt",
+);
+pub(crate) const PROOF_ALG: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof algorithm is not allowed",
+);
+pub(crate) const PROOF_NO_JWK: AuthError =
+    AuthError::fixed(ErrorKind::InvalidDpopProof, "DPoP proof has no jwk");
+pub(crate) const PROOF_JWK_INVALID: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof jwk is not a usable key",
+);
+pub(crate) const PROOF_JWK_PRIVATE: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof jwk holds a private key",
+);
+pub(crate) const PROOF_JWK_NOT_ASYMMETRIC: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof jwk is not an asymmetric key",
+);
+pub(crate) const PROOF_SIGNATURE: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof signature is invalid",
+);
+pub(crate) const PROOF_NO_JTI: AuthError =
+    AuthError::fixed(ErrorKind::InvalidDpopProof, "DPoP proof has no jti");
+pub(crate) const PROOF_HTM: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof htm is not the request method",
+);
+pub(crate) const PROOF_HTU: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof htu is not the request URI",
+);
+pub(crate) const PROOF_NO_IAT: AuthError =
+    AuthError::fixed(ErrorKind::InvalidDpopProof, "DPoP proof has no iat");
+pub(crate) const PROOF_IAT: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof iat is outside the accepted window",
+);
+pub(crate) const PROOF_ATH: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof ath does not match the access token",
+);
+pub(crate) const PROOF_REPLAYED: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopProof,
+    "DPoP proof has been used before",
+);
+pub(crate) const REPLAY_UNAVAILABLE: AuthError = AuthError::fixed(
+    ErrorKind::ReplayCheckUnavailable,
+    "DPoP replay store unavailable",
+);
+
+// The token's binding (RFC 9449 §7; 401 invalid_token).
+pub(crate) const DPOP_NOT_ACCEPTED: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopBinding,
+    "DPoP-bound tokens are not accepted here",
+);
+pub(crate) const DPOP_KEY_MISMATCH: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopBinding,
+    "DPoP proof key is not the key the token is bound to",
+);
+pub(crate) const DPOP_BOUND_AS_BEARER: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopBinding,
+    "DPoP-bound token must be sent with the DPoP scheme and a proof",
+);
+pub(crate) const DPOP_TOKEN_NOT_BOUND: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopBinding,
+    "token sent with the DPoP scheme is not DPoP-bound",
+);
+pub(crate) const DPOP_REQUIRED: AuthError = AuthError::fixed(
+    ErrorKind::InvalidDpopBinding,
+    "a DPoP-bound token is required",
+);
+
 /// The description [`AuthError::new`] gives each kind.
 pub(crate) fn standard(kind: ErrorKind) -> &'static str {
     match kind {
@@ -151,6 +243,9 @@ pub(crate) fn standard(kind: ErrorKind) -> &'static str {
         ErrorKind::KeyUnavailable => KEY_UNAVAILABLE,
         ErrorKind::Revoked => REVOKED,
         ErrorKind::RevocationUnavailable => REVOCATION_UNAVAILABLE,
+        ErrorKind::InvalidDpopProof => PROOF_MALFORMED,
+        ErrorKind::InvalidDpopBinding => DPOP_BOUND_AS_BEARER,
+        ErrorKind::ReplayCheckUnavailable => REPLAY_UNAVAILABLE,
     }
     .description
 }

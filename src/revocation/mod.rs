@@ -13,7 +13,7 @@
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
-mod table;
+pub(crate) mod table;
 
 use std::borrow::Cow;
 use std::error::Error as StdError;

@@ -1,9 +1,9 @@
 //! [`Validator`]: the whole check of one token, written once, usable without tower
 //! (websockets, queues).
 //!
-//! The pipeline, in order: size cap → cache hit? → compact JWS → header → key (the
-//! resolver) → signature → claims (registered and yours) → your claim checks →
-//! revocation. [`Validator::check`] runs it as far as it can without waiting and returns a
+//! The pipeline, in order: size cap → DPoP proof (when the token came with the `DPoP`
+//! scheme) → cache hit? → compact JWS → header → key (the resolver) → signature → claims
+//! (registered and yours) → your claim checks → DPoP binding → revocation → proof replay. [`Validator::check`] runs it as far as it can without waiting and returns a
 //! [`Verdict`]: done, or a [`PendingCheck`] that owns what the rest needs.
 
 mod pending;
@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::TokenCache;
 use crate::claims::{Claims, RegisteredClaims};
 use crate::clock::now;
+use crate::dpop::{self, DpopMode, DpopPolicy, Target, VerifiedProof};
 use crate::error::{AuthError, reason, trace};
 use crate::header::TokenHeader;
 use crate::json::{JsonError, from_object};
@@ -30,7 +31,7 @@ use crate::jws::{Parts, Split, with_decoded};
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
 use crate::revocation::{self, RevocationStore, StoreError};
 use crate::rules::Rules;
-use crate::source::Candidate;
+use crate::source::{Candidate, Presented, Scheme};
 use futures_util::future::BoxFuture;
 
 pub(crate) use pending::PendingCheck;
@@ -76,6 +77,7 @@ struct Inner<T, R> {
     checks: Vec<ClaimCheck<T>>,
     revocation: Option<Arc<dyn RevocationStore>>,
     cache: Option<TokenCache<T>>,
+    dpop: DpopPolicy,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -108,6 +110,7 @@ where
         checks: Vec<ClaimCheck<T>>,
         revocation: Option<Arc<dyn RevocationStore>>,
         cache: Option<TokenCache<T>>,
+        dpop: DpopPolicy,
     ) -> Self {
         Validator {
             inner: Arc::new(Inner {
@@ -116,14 +119,22 @@ where
                 checks,
                 revocation,
                 cache,
+                dpop,
                 _claims: PhantomData,
             }),
         }
     }
 
     /// Validates a token (the bare JWS, no `Bearer ` prefix) and returns its claims.
+    ///
+    /// A token with no request has no DPoP proof: a DPoP-bound token (`cnf.jkt`) is
+    /// refused here, as is any token when DPoP is required.
     pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
-        match self.check(Candidate::Text(token)) {
+        let presented = Presented {
+            token: Candidate::Text(token),
+            scheme: Scheme::Bearer,
+        };
+        match self.check(presented, None) {
             Verdict::Done(result) => result,
             Verdict::Pending(pending) => pending.await,
         }
@@ -134,14 +145,28 @@ where
         &self.inner.resolver
     }
 
-    /// The pipeline, as far as it goes without waiting: a ready key future and a ready
-    /// revocation answer are polled in place, so static keys finish here.
-    pub(crate) fn check(&self, token: Candidate<'_>) -> Verdict<T, R> {
+    pub(crate) fn dpop_mode(&self) -> DpopMode {
+        self.inner.dpop.mode
+    }
+
+    /// The pipeline, as far as it goes without waiting: a ready key future and ready
+    /// store answers are polled in place, so static keys finish here. `target` is the
+    /// request the token came with, which a DPoP proof must be for.
+    pub(crate) fn check(
+        &self,
+        presented: Presented<'_>,
+        target: Option<Target<'_>>,
+    ) -> Verdict<T, R> {
+        let token = presented.token;
         if let Err(error) = self.inner.rules.check_size(token.bytes()) {
             return Verdict::Done(settle(Err(error)));
         }
+        let proof = match self.proof(presented, target) {
+            Ok(proof) => proof,
+            Err(error) => return Verdict::Done(settle(Err(error))),
+        };
         if let Some(hit) = self.cached(token.bytes()) {
-            return self.after_verification(None, hit);
+            return self.after_verification(None, hit, proof);
         }
         let token = match token.scan() {
             Ok(token) => token,
@@ -153,17 +178,58 @@ where
         };
         match poll_once(&mut key) {
             Poll::Ready(key) => match self.verify(token, meta, key) {
-                Ok(claims) => self.after_verification(Some(token), claims),
+                Ok(claims) => self.after_verification(Some(token), claims, proof),
                 Err(error) => Verdict::Done(settle(Err(error))),
             },
-            Poll::Pending => Verdict::Pending(PendingCheck::key(self.clone(), token, key, meta)),
+            Poll::Pending => {
+                Verdict::Pending(PendingCheck::key(self.clone(), token, key, meta, proof))
+            }
         }
     }
 
-    /// Last step, revocation: answered at once, or left to a [`PendingCheck`]. `fresh` is
-    /// the token of claims just verified (`None` for a cache hit), for [`Self::accept`].
-    fn after_verification(&self, fresh: Option<&str>, claims: Claims<T>) -> Verdict<T, R> {
-        let mut lookup = match self.revocation_lookup(&claims) {
+    /// RFC 9449 §4.3: the request's one `DPoP` proof, checked for this request and token,
+    /// when the token came with the `DPoP` scheme (which only a layer with DPoP on reads).
+    fn proof(
+        &self,
+        presented: Presented<'_>,
+        target: Option<Target<'_>>,
+    ) -> Result<Option<VerifiedProof>, AuthError> {
+        let (Scheme::Dpop, Some(target)) = (presented.scheme, target) else {
+            return Ok(None);
+        };
+        let mut proofs = target.headers.get_all(DPOP).iter();
+        let proof = proofs.next().ok_or(reason::NO_PROOF)?;
+        if proofs.next().is_some() {
+            return Err(reason::TWO_PROOFS);
+        }
+        let token = presented.token.bytes();
+        dpop::verify(
+            &self.inner.dpop.rules,
+            proof.as_bytes(),
+            target,
+            token,
+            now(),
+        )
+        .map(Some)
+    }
+
+    /// The steps after the signature: the DPoP binding, then the stores (revocation, proof
+    /// replay), answered at once or left to a [`PendingCheck`]. `fresh` is the token of
+    /// claims just verified (`None` for a cache hit), for [`Self::accept`].
+    pub(super) fn after_verification(
+        &self,
+        fresh: Option<&str>,
+        claims: Claims<T>,
+        proof: Option<VerifiedProof>,
+    ) -> Verdict<T, R> {
+        let binding = self
+            .inner
+            .dpop
+            .check_binding(claims.dpop_thumbprint(), proof.as_ref());
+        if let Err(error) = binding {
+            return Verdict::Done(settle(Err(error.with_token(claims.alg(), claims.kid()))));
+        }
+        let mut lookup = match self.store_lookup(&claims, proof.as_ref()) {
             Lookup::Answered(Ok(())) => return Verdict::Done(Ok(self.accept(fresh, claims))),
             Lookup::Answered(Err(error)) => return Verdict::Done(settle(Err(error))),
             Lookup::Waiting(lookup) => lookup,
@@ -311,9 +377,37 @@ where
         }
     }
 
+    /// Revocation, then (with a proof) the proof's first use, each answered at once when
+    /// its store can, else one future for what is left.
+    fn store_lookup(&self, claims: &Claims<T>, proof: Option<&VerifiedProof>) -> Lookup {
+        let revocation = self.revocation_lookup(claims);
+        let Some(proof) = proof else {
+            return revocation;
+        };
+        match revocation {
+            Lookup::Answered(Ok(())) => match self.inner.dpop.spend(proof) {
+                Ok(answer) => Lookup::Answered(dpop::replay_verdict(answer)),
+                Err(spending) => {
+                    Lookup::Waiting(Box::pin(
+                        async move { dpop::replay_verdict(spending.await) },
+                    ))
+                }
+            },
+            Lookup::Answered(Err(error)) => Lookup::Answered(Err(error)),
+            Lookup::Waiting(revoked) => {
+                let (store, proof) = (Arc::clone(&self.inner.dpop.replay), *proof);
+                Lookup::Waiting(Box::pin(async move {
+                    revoked.await?;
+                    let id = proof.replay_id.as_str();
+                    dpop::replay_verdict(store.first_use(id, proof.until).await)
+                }))
+            }
+        }
+    }
+
     /// With a revocation store: whether the token's `jti` or `sid` is revoked, answered at
     /// once when the store can ([`RevocationStore::revoked_now`]), else a future.
-    pub(super) fn revocation_lookup(&self, claims: &Claims<T>) -> Lookup {
+    fn revocation_lookup(&self, claims: &Claims<T>) -> Lookup {
         let Some(store) = self.inner.revocation.as_ref() else {
             return Lookup::Answered(Ok(()));
         };
@@ -394,6 +488,9 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// The request header that carries a DPoP proof (RFC 9449 §4.1).
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
 /// The payload's `iss` alone, borrowed, for issuer routing.
 #[derive(Deserialize)]
 struct Issuer<'a> {
@@ -417,6 +514,7 @@ impl<T, R: fmt::Debug> fmt::Debug for Validator<T, R> {
             .field("claim_checks", &self.inner.checks.len())
             .field("revocation", &self.inner.revocation.is_some())
             .field("cache", &self.inner.cache.is_some())
+            .field("dpop", &self.inner.dpop)
             .finish()
     }
 }

@@ -1,5 +1,5 @@
 //! [`PendingCheck`]: the rest of the pipeline once it has to wait, for the key or for the
-//! revocation store. It owns what it needs (the token's text, the validator), so it can
+//! revocation or replay store. It owns what it needs (the token's text, the validator), so it can
 //! outlive the request's headers.
 
 use std::future::Future;
@@ -10,8 +10,9 @@ use std::task::{Context, Poll, ready};
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{Lookup, TokenMeta, Validator, settle};
+use super::{TokenMeta, Validator, Verdict, settle};
 use crate::claims::Claims;
+use crate::dpop::VerifiedProof;
 use crate::error::AuthError;
 use crate::key::{KeyError, KeyResolver, VerificationKey};
 
@@ -27,8 +28,9 @@ enum Waiting<T, F> {
         key: F,
         meta: Option<TokenMeta>,
         token: Box<str>,
+        proof: Option<VerifiedProof>,
     },
-    /// The revocation store. `fresh` is the token of claims just verified, for the cache;
+    /// The revocation store, or the DPoP replay store. `fresh` is the token of claims just verified, for the cache;
     /// `None` for claims from the cache.
     Revocation {
         lookup: BoxFuture<'static, Result<(), AuthError>>,
@@ -47,6 +49,7 @@ where
         token: &str,
         key: R::Future,
         meta: TokenMeta,
+        proof: Option<VerifiedProof>,
     ) -> Self {
         PendingCheck {
             validator,
@@ -54,6 +57,7 @@ where
                 key,
                 meta: Some(meta),
                 token: token.into(),
+                proof,
             },
         }
     }
@@ -74,26 +78,26 @@ where
         }
     }
 
-    /// The key arrived: verify, then look up revocation (which may wait in turn).
+    /// The key arrived: verify, then the steps after the signature, which may wait for a
+    /// store in turn (this check then becomes that one).
     fn key_arrived(
         &mut self,
         meta: TokenMeta,
         key: Result<Arc<VerificationKey>, KeyError>,
         token: Box<str>,
+        proof: Option<VerifiedProof>,
     ) -> Option<Result<Claims<T>, AuthError>> {
         let claims = match self.validator.verify(&token, meta, key) {
             Ok(claims) => claims,
             Err(error) => return Some(settle(Err(error))),
         };
-        match self.validator.revocation_lookup(&claims) {
-            Lookup::Answered(Ok(())) => Some(Ok(self.validator.accept(Some(&token), claims))),
-            Lookup::Answered(Err(error)) => Some(settle(Err(error))),
-            Lookup::Waiting(lookup) => {
-                self.waiting = Waiting::Revocation {
-                    lookup,
-                    claims: Some(claims),
-                    fresh: Some(token),
-                };
+        match self
+            .validator
+            .after_verification(Some(&token), claims, proof)
+        {
+            Verdict::Done(done) => Some(done),
+            Verdict::Pending(next) => {
+                *self = next;
                 None
             }
         }
@@ -111,11 +115,16 @@ where
         let this = self.get_mut();
         loop {
             match &mut this.waiting {
-                Waiting::Key { key, meta, token } => {
+                Waiting::Key {
+                    key,
+                    meta,
+                    token,
+                    proof,
+                } => {
                     let key = ready!(Pin::new(key).poll(cx));
                     let meta = meta.take().expect("polled after completion");
-                    let token = std::mem::take(token);
-                    if let Some(done) = this.key_arrived(meta, key, token) {
+                    let (token, proof) = (std::mem::take(token), *proof);
+                    if let Some(done) = this.key_arrived(meta, key, token, proof) {
                         return Poll::Ready(done);
                     }
                 }
