@@ -196,14 +196,12 @@ impl AuthError {
     }
 
     /// Whether the answer's challenge is `DPoP` rather than `Bearer`: the proof was the
-    /// problem, the request used the `DPoP` scheme, or the layer accepts DPoP tokens only.
+    /// problem, or DPoP is on and the request used its scheme or the layer accepts DPoP
+    /// tokens only.
     pub fn dpop_challenge(&self) -> bool {
+        let dpop_on = self.dpop_algorithms().is_some();
         self.kind == ErrorKind::InvalidDpopProof
-            || self.dpop_scheme
-            || self
-                .challenge
-                .as_ref()
-                .is_some_and(|c| !c.bearer && c.dpop_algs.is_some())
+            || (dpop_on && (self.dpop_scheme || !self.bearer_accepted()))
     }
 
     /// The proof algorithms the refusing layer accepts, space-separated (the `algs`

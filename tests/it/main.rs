@@ -16,6 +16,7 @@ mod fuzz_checks;
 
 mod attacks;
 mod cache;
+mod dpop;
 mod examples;
 mod fuzz_regressions;
 mod grpc;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_jwt_auth::VerificationKey;
 
+pub mod dpop;
 pub mod redis_server;
 
 /// The claims type the tests deserialize into.
