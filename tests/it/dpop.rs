@@ -494,7 +494,11 @@ async fn two_dpop_headers_are_refused() {
     let reply = get(
         addr,
         "/orders",
-        &[("authorization", auth.as_str()), ("dpop", one.as_str()), ("dpop", two.as_str())],
+        &[
+            ("authorization", auth.as_str()),
+            ("dpop", one.as_str()),
+            ("dpop", two.as_str()),
+        ],
     )
     .await;
     assert_proof_refused(&reply, "more than one DPoP proof");
@@ -780,4 +784,87 @@ async fn without_a_resource_htu_is_checked_against_the_host_header() {
             .challenge()
             .starts_with(r#"DPoP realm="api", error="invalid_dpop_proof""#)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proofs made by PyJWT
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `tests/interop/dpop_client.py` with `args`; its stdout, trimmed.
+fn pyjwt(args: &[&str]) -> String {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/dpop_client.py");
+    let output = std::process::Command::new(&python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e}"));
+    assert!(
+        output.status.success(),
+        "dpop_client.py {args:?} failed (needs: pip install pyjwt cryptography): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs Python PyJWT; run scripts/test"]
+async fn interop_pyjwt_proofs_are_accepted_and_checked() {
+    let addr = server(DpopMode::Required).await;
+    let dir = std::env::temp_dir().join(format!("tjwt-dpop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for alg in ["ES256", "ES384", "EdDSA", "RS256", "PS256"] {
+        let pem = dir.join(format!("{alg}.pem"));
+        let pem = pem.to_str().unwrap();
+        let made: Value = serde_json::from_str(&pyjwt(&["keygen", alg, pem])).unwrap();
+        let jkt = made["jkt"].as_str().unwrap();
+        // Three RFC 7638 implementations agree: Python's, the tests', the crate's.
+        assert_eq!(thumbprint(&made["jwk"]), jkt, "{alg}");
+        assert_eq!(
+            tower_jwt_auth::dpop::jwk_thumbprint(&made["jwk"].to_string()).as_deref(),
+            Some(jkt),
+            "{alg}"
+        );
+        let mut claims = claims(json!({}));
+        claims["cnf"] = json!({ "jkt": jkt });
+        let token = mint(Algorithm::HS256, Pair::A, &claims);
+        let url = htu("/orders");
+        let proof = pyjwt(&["proof", alg, pem, "GET", &url, &token]);
+        let reply = dpop(addr, "GET", "/orders", &token, &proof).await;
+        assert_eq!(reply.status, 200, "PyJWT {alg} proof refused: {reply:?}");
+        assert_eq!(reply.body, format!("alice {jkt}"));
+        assert_proof_refused(
+            &dpop(addr, "GET", "/orders", &token, &proof).await,
+            "DPoP proof has been used before",
+        );
+        let post = pyjwt(&["proof", alg, pem, "POST", &url, &token]);
+        assert_proof_refused(
+            &dpop(addr, "GET", "/orders", &token, &post).await,
+            "DPoP proof htm is not the request method",
+        );
+        let elsewhere = pyjwt(&[
+            "proof",
+            alg,
+            pem,
+            "GET",
+            "https://evil.example.test/orders",
+            &token,
+        ]);
+        assert_proof_refused(
+            &dpop(addr, "GET", "/orders", &token, &elsewhere).await,
+            "DPoP proof htu is not the request URI",
+        );
+        let stale = pyjwt(&["proof", alg, pem, "GET", &url, &token, "-600"]);
+        assert_proof_refused(
+            &dpop(addr, "GET", "/orders", &token, &stale).await,
+            "DPoP proof iat is outside the accepted window",
+        );
+        let other_token = mint(Algorithm::HS256, Pair::A, &claims);
+        let wrong_ath = pyjwt(&["proof", alg, pem, "GET", &url, &format!("{other_token}x")]);
+        assert_proof_refused(
+            &dpop(addr, "GET", "/orders", &token, &wrong_ath).await,
+            "DPoP proof ath does not match the access token",
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
