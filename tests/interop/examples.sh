@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Drives the example servers from outside, as a user would: curl against `examples/axum`
-# and `examples/token_server` (alone, then two instances on one redis-server), a Python
+# (bearer, then DPoP with proofs made by PyJWT), and `examples/token_server` (alone, then two instances on one redis-server), a Python
 # grpcio client against `examples/tonic`, then SIGTERM, which must drain and exit 0.
 # Run from the crate root: bash tests/interop/examples.sh
 set -euo pipefail
@@ -49,8 +49,11 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 expect "GET /health without token is 200" 200 "$(code "http://127.0.0.1:$p/health")"
 expect "GET /me without token is 401" 401 "$(code "http://127.0.0.1:$p/me")"
 expect "GET /nope (no such route) is 404, not 401" 404 "$(code "http://127.0.0.1:$p/nope")"
-expect "GET /me challenge has no error" 'www-authenticate: Bearer realm="api"' \
-    "$(curl -s -D - -o /dev/null "http://127.0.0.1:$p/me" | grep -i '^www-authenticate' | tr -d '\r')"
+expect "GET /me challenges: Bearer without error, then DPoP, both naming the metadata" \
+    "www-authenticate: Bearer realm=\"api\", resource_metadata=\"http://127.0.0.1:$p/.well-known/oauth-protected-resource\"|www-authenticate: DPoP realm=\"api\", algs=\"RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA\", resource_metadata=\"http://127.0.0.1:$p/.well-known/oauth-protected-resource\"" \
+    "$(curl -s -D - -o /dev/null "http://127.0.0.1:$p/me" | grep -i '^www-authenticate' | tr -d '\r' | paste -sd '|')"
+expect "GET /.well-known/oauth-protected-resource without token is 200" 200 \
+    "$(code "http://127.0.0.1:$p/.well-known/oauth-protected-resource")"
 expect "OPTIONS /me as a CORS preflight without token is 401" 401 \
     "$(code -X OPTIONS -H 'origin: https://evil.example' -H 'access-control-request-method: GET' "http://127.0.0.1:$p/me")"
 expect "GET /me with the sample token is 200" 200 \
@@ -89,6 +92,32 @@ expect "ES256 token from PyJWT with the right audience is 200" 200 \
 expect "ES256 token for another audience is 401" 401 \
     "$(code -H "Authorization: Bearer $(es_token billing)" "http://127.0.0.1:$p/me")"
 kill -TERM "$(cat "$dir/es.pid")"; wait "$(cat "$dir/es.pid")" || true
+
+# --- axum with JWT_DPOP=required: DPoP (RFC 9449) and the RFC 9728 metadata -----------
+p=$(port)
+JWT_DPOP=required AUTHORIZATION_SERVERS=https://auth.example.test,https://backup.example.test \
+    PORT=$p "$examples"/axum >"$dir/dpop.out" 2>"$dir/dpop.err" &
+echo $! >"$dir/dpop.pid"
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/health" && break; sleep 0.1; done
+metadata=$(curl -s "http://127.0.0.1:$p/.well-known/oauth-protected-resource")
+expect "DPoP: the metadata names the resource, both servers and DPoP required" \
+    "http://127.0.0.1:$p https://auth.example.test,https://backup.example.test True ES256" \
+    "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["resource"], ",".join(d["authorization_servers"]), d["dpop_bound_access_tokens_required"], d["dpop_signing_alg_values_supported"][6])' "$metadata")"
+dpop_token=$(grep -m1 '^ey' "$dir/dpop.out")
+expect "DPoP required: the sample bearer token is 401 with a DPoP challenge" \
+    "www-authenticate: DPoP realm=\"api\", error=\"invalid_token\", error_description=\"a DPoP-bound token is required\"" \
+    "$(curl -s -D - -o /dev/null -H "Authorization: Bearer $dpop_token" "http://127.0.0.1:$p/me" | grep -i '^www-authenticate' | tr -d '\r' | sed 's/, algs=.*//')"
+demo=$(python3 tests/interop/dpop_client.py demo "http://127.0.0.1:$p/me")
+expect "DPoP: PyJWT client with a fresh proof is 200 and /me shows its key" yes \
+    "$(echo "$demo" | python3 -c '
+import json, sys
+lines = sys.stdin.read().splitlines()
+jkt = lines[0].split(": ")[1]
+status, body = lines[1].split(": ", 1)[1].split(" ", 1)
+print("yes" if status == "200" and json.loads(body)["dpop_jkt"] == jkt else lines)')"
+expect "DPoP: the same proof replayed is 401 invalid_dpop_proof" yes \
+    "$(echo "$demo" | grep -q '^the same proof again: 401 DPoP realm="api", error="invalid_dpop_proof", error_description="DPoP proof has been used before"' && echo yes)"
+kill -TERM "$(cat "$dir/dpop.pid")"; wait "$(cat "$dir/dpop.pid")" || true
 
 # --- jwks: a JWKS and an OIDC discovery document served by Python's http.server -------
 web=$(port); www="$dir/www"; mkdir -p "$www/.well-known"
