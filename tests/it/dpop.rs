@@ -868,3 +868,93 @@ async fn interop_pyjwt_proofs_are_accepted_and_checked() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two instances sharing spent proofs through Redis
+// ---------------------------------------------------------------------------------------------
+
+mod on_redis {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::support::redis_server::RedisServer;
+    use tower_jwt_auth::revocation::RedisRevocationStore;
+
+    /// An instance of the API whose replay store is a `RedisRevocationStore` on `server`.
+    async fn instance(server: &RedisServer) -> SocketAddr {
+        let store = RedisRevocationStore::builder(server.client())
+            .command_timeout(Duration::from_millis(500))
+            .build()
+            .await
+            .unwrap();
+        let auth =
+            JwtAuthLayer::<Value>::builder(StaticKey::hmac(Algorithm::HS256, SECRET_A).unwrap())
+                .algorithms([Algorithm::HS256])
+                .resource(RESOURCE)
+                .dpop_replay_store(store)
+                .build()
+                .unwrap();
+        serve(app(auth)).await
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn a_proof_spent_on_one_instance_is_refused_on_the_other() {
+        let server = RedisServer::start();
+        let (a, b) = (instance(&server).await, instance(&server).await);
+        let key = ProofKey::es256();
+        let token = bound_token(&key, json!({}));
+        for _ in 0..20 {
+            let proof = key.proof("GET", &htu("/orders"), &token);
+            assert_eq!(dpop(a, "GET", "/orders", &token, &proof).await.status, 200);
+            assert_proof_refused(
+                &dpop(b, "GET", "/orders", &token, &proof).await,
+                "DPoP proof has been used before",
+            );
+        }
+        // One key per proof, gone when the proof could no longer be accepted anyway:
+        // iat + the 300 s window + 1.
+        let keys = server.cli(&["--scan", "--pattern", "tjwt:dpop:*"]);
+        let keys: Vec<&str> = keys.lines().collect();
+        assert_eq!(keys.len(), 20, "{keys:?}");
+        let ttl: u64 = server.cli(&["TTL", keys[0]]).trim().parse().unwrap();
+        assert!((295..=301).contains(&ttl), "TTL {ttl}");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server; run scripts/test"]
+    async fn redis_paused_answers_503_within_the_timeout_then_recovers() {
+        let server = RedisServer::start();
+        let a = instance(&server).await;
+        let key = ProofKey::es256();
+        let token = bound_token(&key, json!({}));
+        server.pause();
+        let started = Instant::now();
+        let proof = key.proof("GET", &htu("/orders"), &token);
+        let reply = dpop(a, "GET", "/orders", &token, &proof).await;
+        let waited = started.elapsed();
+        server.resume();
+        assert_eq!(reply.status, 503, "{reply:?}");
+        assert_eq!(reply.header("retry-after"), Some("5"));
+        assert!(waited < Duration::from_millis(1500), "{waited:?}");
+        // The proof refused during the outage was not spent: it is still good afterwards.
+        let mut status = 0;
+        for _ in 0..50 {
+            let fresh = key.proof("GET", &htu("/orders"), &token);
+            status = dpop(a, "GET", "/orders", &token, &fresh)
+                .await
+                .status
+                .as_u16();
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 200, "DPoP requests pass again once Redis answers");
+        let spent = dpop(a, "GET", "/orders", &token, &proof).await.status;
+        assert!(
+            spent == 200 || spent == 401,
+            "{spent}: a timed-out SET may have landed late"
+        );
+    }
+}

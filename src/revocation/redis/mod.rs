@@ -6,6 +6,7 @@
 //! revoked ids, loaded at start and after every reconnect and kept current by a pub/sub
 //! subscription, with a heartbeat that proves the view recent.
 
+mod replay;
 mod scripts;
 mod sync;
 mod view;

@@ -81,6 +81,11 @@ impl Keys {
     pub(super) fn session(&self, sid: &str) -> String {
         format!("{}:session:{{{sid}}}", self.prefix)
     }
+
+    /// A spent DPoP proof's key; the id is base64url, so it needs no escaping.
+    pub(super) fn proof(&self, id: &str) -> String {
+        format!("{}:dpop:{{{id}}}", self.prefix)
+    }
 }
 
 #[cfg(test)]
