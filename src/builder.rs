@@ -73,6 +73,7 @@ struct Discovery {
     algorithms: AlgorithmSet,
     window: Duration,
     replay: Option<Arc<dyn ReplayStore>>,
+    nonces: Option<(Vec<u8>, Duration)>,
     resource: Option<String>,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
@@ -85,6 +86,7 @@ impl Default for Discovery {
             algorithms: dpop::DEFAULT_ALGORITHMS.into_iter().collect(),
             window: Duration::from_secs(300),
             replay: None,
+            nonces: None,
             resource: None,
             authorization_servers: Vec::new(),
             scopes_supported: Vec::new(),
@@ -324,6 +326,16 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         self
     }
 
+    /// Server-provided nonces (RFC 9449 §9): every proof must carry a `nonce` this layer
+    /// issued, else the answer is 401 `use_dpop_nonce` with a fresh one in `DPoP-Nonce`.
+    /// Nonces are a MAC of the time window under `secret` (at least 32 bytes, else
+    /// [`ConfigError::WeakHmacSecret`]): instances with the same secret share them with
+    /// nothing stored. Each lasts from one to two `lifetime`s. Defaults to off.
+    pub fn dpop_nonces(mut self, secret: impl AsRef<[u8]>, lifetime: Duration) -> Self {
+        self.discovery.nonces = Some((secret.as_ref().to_vec(), lifetime));
+        self
+    }
+
     /// The resource's identifier (RFC 9728 `resource`): the absolute `https` (or `http`)
     /// URL clients reach it at, as seen from outside any proxy. DPoP proofs' `htu` is
     /// checked against it and the request's path; the layer's
@@ -499,11 +511,23 @@ where
             }
             None => None,
         };
+        let nonces = match &discovery.nonces {
+            Some((secret, _)) if secret.len() < 32 => {
+                return Err(ConfigError::WeakHmacSecret {
+                    algorithm: Algorithm::HS256,
+                    len: secret.len(),
+                    min: 32,
+                });
+            }
+            Some((secret, lifetime)) => Some(dpop::Nonces::new(secret, lifetime.as_secs())),
+            None => None,
+        };
         let dpop = DpopPolicy::new(
             discovery.mode,
             discovery.algorithms,
             discovery.window.as_secs(),
             origin,
+            nonces,
             discovery
                 .replay
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),

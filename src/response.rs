@@ -147,6 +147,7 @@ impl<B: Default> ErrorResponder<B> for DefaultResponder {
         if let Some(after) = error.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
         }
+        insert_dpop_nonce(headers, error);
         response
     }
 }
@@ -175,7 +176,17 @@ pub fn grpc_response<B: Default>(error: &AuthError) -> Response<B> {
     if let Ok(message) = HeaderValue::try_from(percent_encode(&error.to_string())) {
         headers.insert("grpc-message", message);
     }
+    insert_dpop_nonce(headers, error);
     response
+}
+
+/// `DPoP-Nonce` (RFC 9449 §9) when the error hands the client a nonce to retry with.
+fn insert_dpop_nonce(headers: &mut HeaderMap, error: &AuthError) {
+    if let Some(nonce) = error.dpop_nonce()
+        && let Ok(value) = HeaderValue::try_from(nonce)
+    {
+        headers.insert("dpop-nonce", value);
+    }
 }
 
 /// gRPC's percent-encoding of `grpc-message`: every byte outside `0x20..=0x7E`, and `%`.

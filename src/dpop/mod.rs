@@ -6,7 +6,8 @@
 //! [`dpop`](crate::JwtAuthBuilder::dpop) ([`DpopMode`], default
 //! [`Allowed`](DpopMode::Allowed)), [`dpop_algorithms`](crate::JwtAuthBuilder::dpop_algorithms),
 //! [`dpop_proof_window`](crate::JwtAuthBuilder::dpop_proof_window),
-//! [`dpop_replay_store`](crate::JwtAuthBuilder::dpop_replay_store), and
+//! [`dpop_replay_store`](crate::JwtAuthBuilder::dpop_replay_store),
+//! [`dpop_nonces`](crate::JwtAuthBuilder::dpop_nonces), and
 //! [`resource`](crate::JwtAuthBuilder::resource), the URL `htu` is checked against.
 //!
 //! ```
@@ -27,6 +28,7 @@
 
 mod htu;
 mod jwk;
+mod nonce;
 mod proof;
 mod replay;
 
@@ -36,6 +38,7 @@ use jsonwebtoken::Algorithm;
 
 pub(crate) use htu::Origin;
 pub use jwk::jwk_thumbprint;
+pub(crate) use nonce::Nonces;
 pub(crate) use proof::{ProofRules, Target, VerifiedProof, verify};
 pub use replay::{MemoryReplayStore, ReplayStore};
 
@@ -84,6 +87,7 @@ impl DpopPolicy {
         algorithms: AlgorithmSet,
         window: u64,
         origin: Option<Origin>,
+        nonces: Option<Nonces>,
         replay: Arc<dyn ReplayStore>,
     ) -> Self {
         DpopPolicy {
@@ -92,6 +96,7 @@ impl DpopPolicy {
                 algorithms,
                 window,
                 origin,
+                nonces,
             },
             replay,
         }

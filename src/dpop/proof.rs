@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 
 use super::htu::Origin;
 use super::jwk::{Digest43, proof_key};
+use super::nonce::Nonces;
 use crate::error::{AuthError, ErrorKind, reason};
 use crate::header::{present, typ_matches};
 use crate::json::from_object;
@@ -29,6 +30,8 @@ pub(crate) struct ProofRules {
     pub(crate) window: u64,
     /// The configured resource URL; `None` uses the request's own `Host`.
     pub(crate) origin: Option<Origin>,
+    /// Server nonces, when configured: every proof must carry a current one.
+    pub(crate) nonces: Option<Nonces>,
 }
 
 /// The request a proof must be for.
@@ -74,6 +77,8 @@ struct ProofClaims<'a> {
     iat: Option<f64>,
     #[serde(borrow, default)]
     ath: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    nonce: Option<Cow<'a, str>>,
 }
 
 /// Checks `proof` (the one `DPoP` header's value) for `target`, presented with `token`.
@@ -140,6 +145,15 @@ pub(crate) fn verify(
         if !htu_ok {
             return Err(reason::PROOF_HTU);
         }
+        // Check 10: a nonce of ours, recent; without one the client is given one to retry.
+        if let Some(nonces) = &rules.nonces
+            && !claims
+                .nonce
+                .as_deref()
+                .is_some_and(|nonce| nonces.accepts(nonce, now))
+        {
+            return Err(reason::USE_DPOP_NONCE.with_dpop_nonce(nonces.current(now)));
+        }
         // Check 11: recent, either side of now.
         let iat = claims.iat.ok_or(reason::PROOF_NO_IAT)?;
         let (earliest, latest) = (
@@ -165,7 +179,10 @@ pub(crate) fn verify(
 
 /// A base64url or JSON error inside a proof is the proof's, not the token's.
 fn as_proof_error(error: AuthError) -> AuthError {
-    if error.kind() == ErrorKind::InvalidDpopProof {
+    if matches!(
+        error.kind(),
+        ErrorKind::InvalidDpopProof | ErrorKind::UseDpopNonce
+    ) {
         error
     } else {
         reason::PROOF_MALFORMED

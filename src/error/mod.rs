@@ -72,6 +72,9 @@ pub enum ErrorKind {
     /// as Bearer or with a proof by another key, an unbound token sent with the `DPoP`
     /// scheme, or an unbound token where DPoP is required (401 `invalid_token`).
     InvalidDpopBinding,
+    /// Server nonces are on and the proof's `nonce` is missing, not ours or stale
+    /// (RFC 9449 §9): 401 `use_dpop_nonce` with a fresh one in the `DPoP-Nonce` header.
+    UseDpopNonce,
     /// The DPoP replay store could not be asked; the request is refused (503).
     ReplayCheckUnavailable,
 }
@@ -108,6 +111,8 @@ pub struct AuthError {
     challenge: Option<Arc<Challenge>>,
     /// The request used the `DPoP` scheme.
     dpop_scheme: bool,
+    /// For [`ErrorKind::UseDpopNonce`]: the nonce to retry with.
+    nonce: Option<Arc<str>>,
 }
 
 /// A `kid` longer than this is cut in [`AuthError::kid`]: the token chooses it.
@@ -136,6 +141,7 @@ impl AuthError {
             kid: None,
             challenge: None,
             dpop_scheme: false,
+            nonce: None,
         }
     }
 
@@ -188,6 +194,17 @@ impl AuthError {
         self
     }
 
+    /// Sets the nonce a client must put in its next proof (`DPoP-Nonce`, RFC 9449 §9).
+    pub fn with_dpop_nonce(mut self, nonce: impl Into<Arc<str>>) -> Self {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// For [`ErrorKind::UseDpopNonce`]: the nonce to send in the `DPoP-Nonce` header.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
     /// Records how the refusing layer answers, and whether the request used DPoP.
     pub(crate) fn with_challenge(mut self, challenge: &Arc<Challenge>, dpop_scheme: bool) -> Self {
         self.challenge = Some(Arc::clone(challenge));
@@ -200,8 +217,10 @@ impl AuthError {
     /// tokens only.
     pub fn dpop_challenge(&self) -> bool {
         let dpop_on = self.dpop_algorithms().is_some();
-        self.kind == ErrorKind::InvalidDpopProof
-            || (dpop_on && (self.dpop_scheme || !self.bearer_accepted()))
+        matches!(
+            self.kind,
+            ErrorKind::InvalidDpopProof | ErrorKind::UseDpopNonce
+        ) || (dpop_on && (self.dpop_scheme || !self.bearer_accepted()))
     }
 
     /// The proof algorithms the refusing layer accepts, space-separated (the `algs`
@@ -273,6 +292,7 @@ impl AuthError {
             | ErrorKind::ReplayCheckUnavailable => None,
             ErrorKind::InvalidRequest => Some("invalid_request"),
             ErrorKind::InvalidDpopProof => Some("invalid_dpop_proof"),
+            ErrorKind::UseDpopNonce => Some("use_dpop_nonce"),
             ErrorKind::InsufficientScope | ErrorKind::ClaimCheckFailed => {
                 Some("insufficient_scope")
             }

@@ -189,6 +189,10 @@ pub(crate) const PROOF_REPLAYED: AuthError = AuthError::fixed(
     ErrorKind::InvalidDpopProof,
     "DPoP proof has been used before",
 );
+pub(crate) const USE_DPOP_NONCE: AuthError = AuthError::fixed(
+    ErrorKind::UseDpopNonce,
+    "DPoP proof needs the nonce this server provides",
+);
 pub(crate) const REPLAY_UNAVAILABLE: AuthError = AuthError::fixed(
     ErrorKind::ReplayCheckUnavailable,
     "DPoP replay store unavailable",
@@ -245,6 +249,7 @@ pub(crate) fn standard(kind: ErrorKind) -> &'static str {
         ErrorKind::RevocationUnavailable => REVOCATION_UNAVAILABLE,
         ErrorKind::InvalidDpopProof => PROOF_MALFORMED,
         ErrorKind::InvalidDpopBinding => DPOP_BOUND_AS_BEARER,
+        ErrorKind::UseDpopNonce => USE_DPOP_NONCE,
         ErrorKind::ReplayCheckUnavailable => REPLAY_UNAVAILABLE,
     }
     .description

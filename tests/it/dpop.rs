@@ -662,6 +662,95 @@ async fn a_full_replay_store_answers_503_not_a_pass() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Server nonces (RFC 9449 §9)
+// ---------------------------------------------------------------------------------------------
+
+async fn nonce_server(secret: &[u8]) -> SocketAddr {
+    let auth = JwtAuthLayer::<Value>::builder(StaticKey::hmac(Algorithm::HS256, SECRET_A).unwrap())
+        .algorithms([Algorithm::HS256])
+        .resource(RESOURCE)
+        .dpop_nonces(secret, std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    serve(app(auth)).await
+}
+
+#[tokio::test]
+async fn with_nonces_a_proof_must_carry_the_servers_nonce() {
+    let (addr, twin) = (nonce_server(&[9; 32]).await, nonce_server(&[9; 32]).await);
+    let key = ProofKey::es256();
+    let token = bound_token(&key, json!({}));
+    let proof = key.proof("GET", &htu("/orders"), &token);
+    let first = dpop(addr, "GET", "/orders", &token, &proof).await;
+    assert_eq!(first.status, 401);
+    assert_eq!(
+        challenges(&first),
+        [format!(
+            r#"DPoP realm="api", error="use_dpop_nonce", error_description="DPoP proof needs the nonce this server provides", algs="{ALGS}", resource_metadata="{METADATA}""#
+        )]
+    );
+    let nonce = first
+        .header("dpop-nonce")
+        .expect("a DPoP-Nonce to retry with")
+        .to_owned();
+    let with_nonce = |nonce: &str| {
+        let mut claims = proof_claims("GET", &htu("/orders"), &token);
+        claims["nonce"] = json!(nonce);
+        key.sign(&key.header(), &claims)
+    };
+    let reply = dpop(addr, "GET", "/orders", &token, &with_nonce(&nonce)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Another instance with the same secret takes it too: nothing is shared but the secret.
+    let reply = dpop(twin, "GET", "/orders", &token, &with_nonce(&nonce)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Forged, foreign or empty nonces are refused with a fresh one.
+    let foreign = nonce_server(&[10; 32]).await;
+    let theirs = dpop(foreign, "GET", "/orders", &token, &proof).await;
+    let theirs = theirs.header("dpop-nonce").unwrap().to_owned();
+    for bad in [theirs.as_str(), "", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let reply = dpop(addr, "GET", "/orders", &token, &with_nonce(bad)).await;
+        assert_eq!(reply.status, 401, "{bad}");
+        assert!(
+            reply.challenge().contains(r#"error="use_dpop_nonce""#),
+            "{reply:?}"
+        );
+        assert!(reply.header("dpop-nonce").is_some());
+    }
+    // gRPC clients get the nonce in the headers too.
+    let auth = format!("DPoP {token}");
+    let grpc = send(
+        addr,
+        "POST",
+        "/orders",
+        &[
+            ("authorization", auth.as_str()),
+            ("dpop", key.proof("POST", &htu("/orders"), &token).as_str()),
+            ("content-type", "application/grpc"),
+        ],
+    )
+    .await;
+    assert_eq!(grpc.header("grpc-status"), Some("16"));
+    assert!(grpc.header("dpop-nonce").is_some());
+}
+
+#[test]
+fn a_short_nonce_secret_fails_the_build() {
+    let built =
+        JwtAuthLayer::<Value>::builder(StaticKey::hmac(Algorithm::HS256, SECRET_A).unwrap())
+            .algorithms([Algorithm::HS256])
+            .dpop_nonces(b"short", std::time::Duration::from_secs(60))
+            .build();
+    assert!(matches!(
+        built,
+        Err(tower_jwt_auth::ConfigError::WeakHmacSecret {
+            len: 5,
+            min: 32,
+            ..
+        })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Protected resource metadata (RFC 9728)
 // ---------------------------------------------------------------------------------------------
 
