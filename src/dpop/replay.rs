@@ -121,6 +121,14 @@ impl ReplayStore for MemoryReplayStore {
     }
 }
 
+/// Each proof is one `SET NX EXAT` on the store's Redis, shared by every instance.
+#[cfg(feature = "redis")]
+impl ReplayStore for crate::revocation::RedisRevocationStore {
+    fn first_use(&self, id: &str, until: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.set_once(id, until)
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere cannot leave the table half-written: each write is one insert.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

@@ -7,6 +7,7 @@
 //! [`Verdict`]: done, or a [`PendingCheck`] that owns what the rest needs.
 
 mod pending;
+mod stores;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,12 +30,12 @@ use crate::header::TokenHeader;
 use crate::json::{JsonError, from_object};
 use crate::jws::{Parts, Split, with_decoded};
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
-use crate::revocation::{self, RevocationStore, StoreError};
+use crate::revocation::RevocationStore;
 use crate::rules::Rules;
 use crate::source::{Candidate, Presented, Scheme};
-use futures_util::future::BoxFuture;
 
 pub(crate) use pending::PendingCheck;
+use stores::Lookup;
 
 /// Validates tokens: size, shape, header, key, signature, registered claims, scopes,
 /// your claim checks and revocation, in that order. Cheap to clone (an `Arc`).
@@ -377,60 +378,6 @@ where
         }
     }
 
-    /// Revocation, then (with a proof) the proof's first use, each answered at once when
-    /// its store can, else one future for what is left.
-    fn store_lookup(&self, claims: &Claims<T>, proof: Option<&VerifiedProof>) -> Lookup {
-        let revocation = self.revocation_lookup(claims);
-        let Some(proof) = proof else {
-            return revocation;
-        };
-        match revocation {
-            Lookup::Answered(Ok(())) => match self.inner.dpop.spend(proof) {
-                Ok(answer) => Lookup::Answered(dpop::replay_verdict(answer)),
-                Err(spending) => {
-                    Lookup::Waiting(Box::pin(
-                        async move { dpop::replay_verdict(spending.await) },
-                    ))
-                }
-            },
-            Lookup::Answered(Err(error)) => Lookup::Answered(Err(error)),
-            Lookup::Waiting(revoked) => {
-                let (store, proof) = (Arc::clone(&self.inner.dpop.replay), *proof);
-                Lookup::Waiting(Box::pin(async move {
-                    revoked.await?;
-                    let id = proof.replay_id.as_str();
-                    dpop::replay_verdict(store.first_use(id, proof.until).await)
-                }))
-            }
-        }
-    }
-
-    /// With a revocation store: whether the token's `jti` or `sid` is revoked, answered at
-    /// once when the store can ([`RevocationStore::revoked_now`]), else a future.
-    fn revocation_lookup(&self, claims: &Claims<T>) -> Lookup {
-        let Some(store) = self.inner.revocation.as_ref() else {
-            return Lookup::Answered(Ok(()));
-        };
-        let registered = claims.registered();
-        let (jti, sid) = (registered.jti.as_deref(), registered.sid.as_deref());
-        let answer = revocation::with_ids(jti, sid, |ids| {
-            if ids.is_empty() {
-                return Ok(Ok(false));
-            }
-            store.revoked_now(ids).ok_or_else(|| store.any_revoked(ids))
-        });
-        let (alg, kid) = (claims.alg(), claims.kid());
-        match answer {
-            Ok(answer) => Lookup::Answered(revocation_verdict(answer, alg, kid)),
-            Err(lookup) => {
-                let kid = kid.map(Box::<str>::from);
-                Lookup::Waiting(Box::pin(async move {
-                    revocation_verdict(lookup.await, alg, kid.as_deref())
-                }))
-            }
-        }
-    }
-
     /// The end of the pipeline for an accepted token: the token of fresh claims goes to
     /// the cache (only now, so a revoked or refused token is never cached).
     fn accept(&self, fresh: Option<&str>, claims: Claims<T>) -> Claims<T> {
@@ -457,29 +404,6 @@ fn decode_custom<T: DeserializeOwned>(json: &[u8]) -> Result<T, AuthError> {
 /// Every verdict leaves the validator through here: a refusal is traced once.
 fn settle<T>(result: Result<Claims<T>, AuthError>) -> Result<Claims<T>, AuthError> {
     result.map_err(trace)
-}
-
-/// The revocation step: answered, or a future to wait for.
-pub(super) enum Lookup {
-    /// No store, no ids, or a store that answered at once.
-    Answered(Result<(), AuthError>),
-    Waiting(BoxFuture<'static, Result<(), AuthError>>),
-}
-
-/// A store's answer as the pipeline's: revoked is 401, a store that failed 503.
-fn revocation_verdict(
-    answer: Result<bool, StoreError>,
-    alg: Algorithm,
-    kid: Option<&str>,
-) -> Result<(), AuthError> {
-    let error = match answer {
-        Ok(false) => return Ok(()),
-        Ok(true) => reason::REVOKED,
-        Err(e) => reason::REVOCATION_UNAVAILABLE
-            .with_retry_after(std::time::Duration::from_secs(5))
-            .with_source(e),
-    };
-    Err(error.with_token(alg, kid))
 }
 
 /// Polls a future once, with a waker that does nothing: for futures that are usually

@@ -1,4 +1,7 @@
 //! [`JwtAuthBuilder`]: every option of the validator and the layer, each with its default.
+//! The DPoP and RFC 9728 options are in `discovery`.
+
+mod discovery;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -9,19 +12,17 @@ use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{CacheLimits, TokenCache};
-use crate::challenge::Challenge;
 use crate::claims::Claims;
-use crate::dpop::{self, DpopMode, DpopPolicy, MemoryReplayStore, Origin, ReplayStore};
 use crate::error::ConfigError;
 use crate::key::{AlgorithmSet, KeyResolver};
 use crate::layer::JwtAuthLayer;
-use crate::metadata::{Document, ResourceMetadata};
 use crate::response::DefaultResponder;
 use crate::revocation::RevocationStore;
 use crate::rules::{Required, Rules};
 use crate::shared::{LayerOptions, LayerParts};
 use crate::source::TokenSource;
 use crate::validator::{ClaimCheck, Validator};
+use discovery::{Discovered, Discovery};
 
 /// Configures a [`JwtAuthLayer`] ([`build`](Self::build)) or a bare [`Validator`]
 /// ([`build_validator`](Self::build_validator)).
@@ -65,33 +66,6 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     /// The first invalid option, reported by `build`.
     invalid: Option<ConfigError>,
     _claims: PhantomData<fn() -> T>,
-}
-
-/// DPoP and RFC 9728 options: how clients prove and discover.
-struct Discovery {
-    mode: DpopMode,
-    algorithms: AlgorithmSet,
-    window: Duration,
-    replay: Option<Arc<dyn ReplayStore>>,
-    nonces: Option<(Vec<u8>, Duration)>,
-    resource: Option<String>,
-    authorization_servers: Vec<String>,
-    scopes_supported: Vec<String>,
-}
-
-impl Default for Discovery {
-    fn default() -> Self {
-        Discovery {
-            mode: DpopMode::default(),
-            algorithms: dpop::DEFAULT_ALGORITHMS.into_iter().collect(),
-            window: Duration::from_secs(300),
-            replay: None,
-            nonces: None,
-            resource: None,
-            authorization_servers: Vec::new(),
-            scopes_supported: Vec::new(),
-        }
-    }
 }
 
 impl<T> JwtAuthLayer<T> {
@@ -295,83 +269,6 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         self
     }
 
-    /// DPoP (RFC 9449): [`DpopMode::Disabled`], [`DpopMode::Allowed`] (bearer tokens work,
-    /// a token bound to a key needs the `DPoP` scheme and a proof) or
-    /// [`DpopMode::Required`]. See [`crate::dpop`]. Defaults to `Allowed`.
-    pub fn dpop(mut self, mode: DpopMode) -> Self {
-        self.discovery.mode = mode;
-        self
-    }
-
-    /// The algorithms a DPoP proof may be signed with; HMAC ones fail the build
-    /// ([`ConfigError::SymmetricDpopAlgorithm`]). Defaults to ES256, ES384, EdDSA, RS256,
-    /// RS384, RS512, PS256, PS384 and PS512.
-    pub fn dpop_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.discovery.algorithms = algorithms.into_iter().collect();
-        self
-    }
-
-    /// How far a proof's `iat` may be from now, before or after (whole seconds). A proof is
-    /// remembered by the replay store until `iat` plus this. Defaults to 5 minutes.
-    pub fn dpop_proof_window(mut self, window: Duration) -> Self {
-        self.discovery.window = window;
-        self
-    }
-
-    /// Where used proofs are remembered, so that each is accepted once. Defaults to a
-    /// [`MemoryReplayStore`] of 100 000 proofs; with several instances, give them a shared
-    /// store (`RedisRevocationStore` is one).
-    pub fn dpop_replay_store(mut self, store: impl ReplayStore) -> Self {
-        self.discovery.replay = Some(Arc::new(store));
-        self
-    }
-
-    /// Server-provided nonces (RFC 9449 §9): every proof must carry a `nonce` this layer
-    /// issued, else the answer is 401 `use_dpop_nonce` with a fresh one in `DPoP-Nonce`.
-    /// Nonces are a MAC of the time window under `secret` (at least 32 bytes, else
-    /// [`ConfigError::WeakHmacSecret`]): instances with the same secret share them with
-    /// nothing stored. Each lasts from one to two `lifetime`s. Defaults to off.
-    pub fn dpop_nonces(mut self, secret: impl AsRef<[u8]>, lifetime: Duration) -> Self {
-        self.discovery.nonces = Some((secret.as_ref().to_vec(), lifetime));
-        self
-    }
-
-    /// The resource's identifier (RFC 9728 `resource`): the absolute `https` (or `http`)
-    /// URL clients reach it at, as seen from outside any proxy. DPoP proofs' `htu` is
-    /// checked against it and the request's path; the layer's
-    /// [`resource_metadata`](JwtAuthLayer::resource_metadata) describes it, and 401
-    /// challenges point at that document. A URL with query, fragment or userinfo fails the
-    /// build ([`ConfigError::InvalidResource`]). Defaults to none: `htu` is then checked
-    /// against the request's own `Host`, which a client chooses, and challenges carry no
-    /// `resource_metadata`.
-    pub fn resource(mut self, url: impl Into<String>) -> Self {
-        self.discovery.resource = Some(url.into());
-        self
-    }
-
-    /// The authorization servers the metadata names (RFC 9728 `authorization_servers`),
-    /// absolute `http(s)` URLs. Defaults to the accepted issuers.
-    pub fn authorization_servers<S: Into<String>>(
-        mut self,
-        servers: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.discovery
-            .authorization_servers
-            .extend(servers.into_iter().map(Into::into));
-        self
-    }
-
-    /// The scopes the metadata lists (RFC 9728 `scopes_supported`). Defaults to none listed.
-    pub fn scopes_supported<S: Into<String>>(
-        mut self,
-        scopes: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.discovery
-            .scopes_supported
-            .extend(scopes.into_iter().map(Into::into));
-        self
-    }
-
     /// How rejections are answered. Defaults to [`DefaultResponder`]: RFC 6750 for HTTP,
     /// trailers-only status for gRPC.
     pub fn error_responder<E2>(self, responder: E2) -> JwtAuthBuilder<T, R, E2> {
@@ -446,92 +343,12 @@ where
         {
             issuers.push(expected.to_owned());
         }
-        let discovery = self.discovery;
-        let origin = discovery
-            .resource
-            .as_deref()
-            .map(Origin::configured)
-            .transpose()?;
-        let dpop_on = discovery.mode != DpopMode::Disabled;
-        if let Some(hmac) = discovery
-            .algorithms
-            .iter()
-            .find(|alg| alg.family() == jsonwebtoken::AlgorithmFamily::Hmac)
-        {
-            return Err(ConfigError::SymmetricDpopAlgorithm(hmac));
-        }
-        if dpop_on && discovery.algorithms.is_empty() {
-            return Err(ConfigError::NoAlgorithms);
-        }
-        let dpop_algs: Vec<String> = if dpop_on {
-            discovery
-                .algorithms
-                .iter()
-                .map(|a| format!("{a:?}"))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let challenge = Challenge {
-            bearer: discovery.mode != DpopMode::Required,
-            dpop_algs: dpop_on.then(|| dpop_algs.join(" ").into()),
-            resource_metadata: origin.as_ref().map(|o| o.metadata_url().into()),
-        };
-        let metadata = match &origin {
-            Some(origin) => {
-                let servers = if discovery.authorization_servers.is_empty() {
-                    &issuers
-                } else {
-                    &discovery.authorization_servers
-                };
-                if let Some(bad) = servers.iter().find(|s| Origin::configured(s).is_err()) {
-                    return Err(ConfigError::InvalidMetadata(bad.clone()));
-                }
-                if let Some(bad) = discovery
-                    .scopes_supported
-                    .iter()
-                    .find(|s| !is_scope_token(s))
-                {
-                    return Err(ConfigError::InvalidScope(bad.clone()));
-                }
-                let header = self.options.sources.contains(&TokenSource::bearer());
-                let resource = origin.url();
-                Some(ResourceMetadata::new(
-                    &Document {
-                        resource: &resource,
-                        authorization_servers: servers,
-                        scopes_supported: &discovery.scopes_supported,
-                        bearer_methods_supported: if header { &["header"] } else { &[] },
-                        dpop_signing_alg_values_supported: &dpop_algs,
-                        dpop_bound_access_tokens_required: discovery.mode == DpopMode::Required,
-                    },
-                    origin.metadata_path(),
-                    origin.metadata_url(),
-                ))
-            }
-            None => None,
-        };
-        let nonces = match &discovery.nonces {
-            Some((secret, _)) if secret.len() < 32 => {
-                return Err(ConfigError::WeakHmacSecret {
-                    algorithm: Algorithm::HS256,
-                    len: secret.len(),
-                    min: 32,
-                });
-            }
-            Some((secret, lifetime)) => Some(dpop::Nonces::new(secret, lifetime.as_secs())),
-            None => None,
-        };
-        let dpop = DpopPolicy::new(
-            discovery.mode,
-            discovery.algorithms,
-            discovery.window.as_secs(),
-            origin,
-            nonces,
-            discovery
-                .replay
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
-        );
+        let bearer_header = self.options.sources.contains(&TokenSource::bearer());
+        let Discovered {
+            dpop,
+            challenge,
+            metadata,
+        } = self.discovery.build(&issuers, bearer_header)?;
         let rules = Rules {
             algorithms: self.algorithms,
             issuers,
@@ -586,8 +403,7 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
             .field("scopes", &self.scopes)
             .field("claim_checks", &self.checks.len())
             .field("options", &self.options)
-            .field("dpop", &self.discovery.mode)
-            .field("resource", &self.discovery.resource)
+            .field("discovery", &self.discovery)
             .field("responder", &self.responder)
             .finish()
     }
