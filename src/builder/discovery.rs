@@ -108,7 +108,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     /// The resource's identifier (RFC 9728 `resource`): the absolute `https` (or `http`)
     /// URL clients reach it at, as seen from outside any proxy. DPoP proofs' `htu` is
     /// checked against it and the request's path; the layer's
-    /// [`resource_metadata`](JwtAuthLayer::resource_metadata) describes it, and 401
+    /// [`resource_metadata`](crate::JwtAuthLayer::resource_metadata) describes it, and 401
     /// challenges point at that document. A URL with query, fragment or userinfo fails the
     /// build ([`ConfigError::InvalidResource`]). Defaults to none: `htu` is then checked
     /// against the request's own `Host`, which a client chooses, and challenges carry no
