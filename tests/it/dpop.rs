@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing;
 use serde_json::{Value, json};
-use tower_jwt_auth::dpop::{DpopMode, MemoryReplayStore};
+use tower_jwt_auth::dpop::{DpopMode, MemoryReplayStore, ReplayStore};
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, StaticKey};
 
 use crate::support::dpop::*;
@@ -47,7 +47,11 @@ async fn server(mode: DpopMode) -> SocketAddr {
     serve(app(layer(mode))).await
 }
 
-fn app(auth: JwtAuthLayer<Value>) -> Router {
+fn app<R>(auth: JwtAuthLayer<Value, R>) -> Router
+where
+    R: tower_jwt_auth::KeyResolver,
+    R::Future: Send,
+{
     let metadata = auth.resource_metadata().unwrap().clone();
     Router::new()
         .route("/orders", routing::get(orders).post(orders))
@@ -659,6 +663,66 @@ async fn a_full_replay_store_answers_503_not_a_pass() {
         statuses.iter().filter(|s| **s == 200).count() <= 16,
         "{statuses:?}"
     );
+}
+
+/// A replay store that answers only through its future, after a yield: the pipeline's
+/// waiting path.
+struct YieldingReplay(MemoryReplayStore);
+
+impl ReplayStore for YieldingReplay {
+    fn first_use(
+        &self,
+        id: &str,
+        until: u64,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<bool, tower_jwt_auth::revocation::StoreError>,
+    > {
+        let answer = self.0.first_use_now(id, until).unwrap();
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            answer
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_proof_survives_a_resolver_and_a_replay_store_that_wait() {
+    let key = std::sync::Arc::new(verification_key(Algorithm::HS256, Pair::A));
+    let resolver = move |_: &tower_jwt_auth::TokenHeader<'_>| {
+        let key = std::sync::Arc::clone(&key);
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            Ok(key)
+        }) as tower_jwt_auth::BoxKeyFuture
+    };
+    let auth = JwtAuthLayer::<Value>::builder(resolver)
+        .algorithms([Algorithm::HS256])
+        .resource(RESOURCE)
+        .cache(false)
+        .dpop_replay_store(YieldingReplay(MemoryReplayStore::new(100)))
+        .build()
+        .unwrap();
+    let addr = serve(app(auth)).await;
+    let (owner, thief) = (ProofKey::es256(), ProofKey::new(Algorithm::EdDSA, Pair::B));
+    let token = bound_token(&owner, json!({}));
+    let proof = owner.proof("GET", &htu("/orders"), &token);
+    let reply = dpop(addr, "GET", "/orders", &token, &proof).await;
+    assert_eq!(
+        reply.body,
+        format!("alice {}", owner.thumbprint()),
+        "{reply:?}"
+    );
+    assert_proof_refused(
+        &dpop(addr, "GET", "/orders", &token, &proof).await,
+        "DPoP proof has been used before",
+    );
+    let stolen = thief.proof("GET", &htu("/orders"), &token);
+    assert_dpop_token_refused(
+        &dpop(addr, "GET", "/orders", &token, &stolen).await,
+        "DPoP proof key is not the key the token is bound to",
+    );
+    assert_eq!(get_with_token(addr, "/orders", &token).await.status, 401);
 }
 
 // ---------------------------------------------------------------------------------------------
