@@ -6,6 +6,8 @@
 //! (and any path prefix the proxy strips) comes from a configured base URL, the resource's
 //! identifier. Without one, the request's own `Host` is used, which a client chooses.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Uri};
 
 use crate::error::ConfigError;
@@ -67,7 +69,7 @@ fn parse_absolute(uri: &str) -> Option<Parsed> {
         scheme,
         host: authority.host().to_ascii_lowercase().into(),
         port: authority.port_u16().unwrap_or(scheme.default_port()),
-        path: normalize_path(uri.path()),
+        path: normalize_path(uri.path()).into_owned(),
     })
 }
 
@@ -120,7 +122,7 @@ impl Origin {
         scheme_ok
             && port_ok
             && *htu.host == *self.host
-            && htu.path.strip_prefix(self.prefix.as_str()) == Some(normalize_path(path).as_str())
+            && htu.path.strip_prefix(self.prefix.as_str()) == Some(&*normalize_path(path))
     }
 
     /// The URL itself, normalised: `scheme://host[:port]prefix` (no trailing `/`).
@@ -153,8 +155,19 @@ impl Origin {
 }
 
 /// RFC 3986 §6.2.2: percent-encodings in upper case, unreserved characters decoded, dot
-/// segments removed (§5.2.4); an empty path is `/` (§6.2.3).
-fn normalize_path(path: &str) -> String {
+/// segments removed (§5.2.4); an empty path is `/` (§6.2.3). A path with nothing to change,
+/// as nearly all are, is returned as it is.
+fn normalize_path(path: &str) -> Cow<'_, str> {
+    let dot_segment = path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..");
+    if path.starts_with('/') && !path.contains('%') && !dot_segment {
+        return Cow::Borrowed(path);
+    }
+    Cow::Owned(normalize_path_slowly(path))
+}
+
+fn normalize_path_slowly(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut decoded = String::with_capacity(path.len());
     let mut i = 0;

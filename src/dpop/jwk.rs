@@ -89,29 +89,61 @@ impl Members<'_> {
     }
 
     /// RFC 7638 §3.2: the required members in lexicographic order, no whitespace. Values
-    /// are JSON-escaped, though a key that passed `from_jwk` has only base64url in them.
+    /// are written as they are when they need no JSON escaping (base64url and curve names
+    /// never do), else escaped.
     fn thumbprint(&self) -> Option<Digest43> {
-        let quoted =
-            |v: &Option<Cow<'_, str>>| v.as_deref().and_then(|v| serde_json::to_string(v).ok());
-        let canonical = match &*self.kty {
-            "EC" => format!(
-                r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-                quoted(&self.crv)?,
-                quoted(&self.x)?,
-                quoted(&self.y)?
-            ),
-            "RSA" => format!(
-                r#"{{"e":{},"kty":"RSA","n":{}}}"#,
-                quoted(&self.e)?,
-                quoted(&self.n)?
-            ),
-            "OKP" => format!(
-                r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
-                quoted(&self.crv)?,
-                quoted(&self.x)?
-            ),
+        fn member(out: &mut String, name: &str, value: &Option<Cow<'_, str>>) -> Option<()> {
+            let value = value.as_deref()?;
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+            if value
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                out.push('"');
+                out.push_str(value);
+                out.push('"');
+            } else {
+                out.push_str(&serde_json::to_string(value).ok()?);
+            }
+            Some(())
+        }
+        let kty = Some(Cow::Borrowed(&*self.kty));
+        let members: [(&str, &Option<Cow<'_, str>>); 4] = match &*self.kty {
+            "EC" => [
+                ("crv", &self.crv),
+                ("kty", &kty),
+                ("x", &self.x),
+                ("y", &self.y),
+            ],
+            "RSA" => [("e", &self.e), ("kty", &kty), ("n", &self.n), ("", &None)],
+            "OKP" => [
+                ("crv", &self.crv),
+                ("kty", &kty),
+                ("x", &self.x),
+                ("", &None),
+            ],
             _ => return None,
         };
+        let mut canonical = String::with_capacity(
+            16 + members
+                .iter()
+                .map(|(_, v)| v.as_deref().map_or(0, str::len) + 8)
+                .sum::<usize>(),
+        );
+        canonical.push('{');
+        for (i, (name, value)) in members
+            .iter()
+            .filter(|(name, _)| !name.is_empty())
+            .enumerate()
+        {
+            if i > 0 {
+                canonical.push(',');
+            }
+            member(&mut canonical, name, value)?;
+        }
+        canonical.push('}');
         Some(Digest43::of(&[canonical.as_bytes()]))
     }
 }
