@@ -17,6 +17,14 @@ where
     request
         .headers_mut()
         .insert(AUTHORIZATION, authorization.clone());
+    send(service, request)
+}
+
+/// `request` through `service`, polled in place like [`one_request`].
+pub(crate) fn send<S>(service: &mut S, request: Request<()>) -> StatusCode
+where
+    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+{
     let mut cx = Context::from_waker(Waker::noop());
     assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
     let mut future = std::pin::pin!(service.call(request));

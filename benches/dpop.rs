@@ -1,0 +1,161 @@
+//! What DPoP costs per request (RFC 9449): a warm request through the layer with a proof,
+//! beside the same layer with a bearer token and raw `jsonwebtoken::decode` of the token.
+//!
+//! Every line uses one HS256 access token (the tests' secret), already in the verified-token
+//! cache, so what DPoP adds is what shows: the proof is checked in full on every request (its
+//! header and `jwk` read, the key made, the signature verified, `htm`, `htu`, `iat`, `ath`, the
+//! thumbprint against `cnf.jkt`). Requests are polled once with no runtime.
+//!
+//! Group `dpop`:
+//! - `decode/jsonwebtoken`: raw `jsonwebtoken::decode` of the bound token (HS256).
+//! - `bearer/warm`: the layer, an unbound token sent as Bearer (cache hit).
+//! - `proof/{ES256,EdDSA,PS256}`: the layer, the bound token with one valid proof by a key
+//!   of that algorithm, presented again and again to a replay store that accepts every
+//!   proof: the proof check alone, beside `bearer/warm`.
+//! - `proof_and_replay/ES256`: a fresh proof every iteration (signed in the untimed setup),
+//!   spent in the default `MemoryReplayStore`: the whole DPoP path.
+//!
+//! Run with `cargo bench --bench dpop`.
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+mod common;
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
+mod support;
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::Duration;
+
+use common::{one_request, send};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use futures_util::future::{BoxFuture, ready};
+use http::{HeaderValue, Request, Response, StatusCode};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+use support::dpop::{ProofKey, bound_token, proof_claims};
+use support::{Pair, SECRET_A, claims, mint};
+use tower::{Layer, service_fn};
+use tower_jwt_auth::dpop::{MemoryReplayStore, ReplayStore};
+use tower_jwt_auth::revocation::StoreError;
+use tower_jwt_auth::{JwtAuthLayer, StaticKey};
+
+const RESOURCE: &str = "https://api.example.test";
+const HTU: &str = "https://api.example.test/orders";
+
+/// Says "first use" to every proof: isolates the proof check from the replay store.
+struct AcceptAll;
+
+impl ReplayStore for AcceptAll {
+    fn first_use(&self, _: &str, _: u64) -> BoxFuture<'static, Result<bool, StoreError>> {
+        Box::pin(ready(Ok(true)))
+    }
+
+    fn first_use_now(&self, _: &str, _: u64) -> Option<Result<bool, StoreError>> {
+        Some(Ok(true))
+    }
+}
+
+fn builder() -> tower_jwt_auth::JwtAuthBuilder<Value, StaticKey> {
+    JwtAuthLayer::<Value>::builder(StaticKey::hmac(Algorithm::HS256, SECRET_A).unwrap())
+        .algorithms([Algorithm::HS256])
+        .resource(RESOURCE)
+        // Long enough that the proofs made before measuring stay recent.
+        .dpop_proof_window(Duration::from_secs(3600))
+}
+
+fn dpop_request(token: &str, proof: &str) -> Request<()> {
+    Request::get("/orders")
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .body(())
+        .unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let inner = || service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let mut group = c.benchmark_group("dpop");
+
+    let es256 = ProofKey::es256();
+    let token = bound_token(&es256, json!({}));
+    let key = DecodingKey::from_secret(SECRET_A).unwrap();
+    let validation = Validation::new(Algorithm::HS256);
+    group.bench_function("decode/jsonwebtoken", |b| {
+        b.iter(|| jsonwebtoken::decode::<Value>(black_box(&token), &key, &validation).unwrap())
+    });
+
+    let mut bearer = builder().build().unwrap().layer(inner());
+    let plain = mint(Algorithm::HS256, Pair::A, &claims(json!({})));
+    let authorization = HeaderValue::try_from(format!("Bearer {plain}")).unwrap();
+    for _ in 0..2 {
+        assert_eq!(one_request(&mut bearer, &authorization), StatusCode::OK);
+    }
+    group.bench_function("bearer/warm", |b| {
+        b.iter(|| one_request(&mut bearer, black_box(&authorization)))
+    });
+
+    for (name, alg) in [
+        ("ES256", Algorithm::ES256),
+        ("EdDSA", Algorithm::EdDSA),
+        ("PS256", Algorithm::PS256),
+    ] {
+        let proof_key = ProofKey::new(alg, Pair::A);
+        let token = bound_token(&proof_key, json!({}));
+        let proof = proof_key.proof("GET", HTU, &token);
+        let mut service = builder()
+            .dpop_replay_store(AcceptAll)
+            .build()
+            .unwrap()
+            .layer(inner());
+        for _ in 0..2 {
+            assert_eq!(
+                send(&mut service, dpop_request(&token, &proof)),
+                StatusCode::OK
+            );
+        }
+        group.bench_function(format!("proof/{name}"), |b| {
+            b.iter_batched(
+                || dpop_request(&token, &proof),
+                |request| {
+                    let status = send(&mut service, request);
+                    debug_assert_eq!(status, StatusCode::OK);
+                    status
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+
+    let mut service = builder()
+        .dpop_replay_store(MemoryReplayStore::new(5_000_000))
+        .build()
+        .unwrap()
+        .layer(inner());
+    group.bench_function("proof_and_replay/ES256", |b| {
+        b.iter_batched(
+            || {
+                let proof = es256.sign(&es256.header(), &proof_claims("GET", HTU, &token));
+                dpop_request(&token, &proof)
+            },
+            |request| {
+                let status = send(&mut service, request);
+                assert_eq!(status, StatusCode::OK);
+                status
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = dpop;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    targets = benches
+}
+criterion_main!(dpop);
