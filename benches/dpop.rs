@@ -22,7 +22,7 @@
 
 mod common;
 #[path = "../tests/it/support/mod.rs"]
-#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
+#[allow(clippy::duplicate_mod)]
 mod support;
 
 use std::convert::Infallible;
