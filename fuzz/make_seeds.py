@@ -208,6 +208,39 @@ def revocation_messages():
     return [(f"{i:02}", v) for i, v in enumerate(values)]
 
 
+def dpop_proofs():
+    # Byte 0: the shape (high bit: the rest is the proof itself); bytes 1-9: the members
+    # (typ, alg, jwk, jti, htm, htu, iat offset in 10 s steps, iat present, ath); the rest:
+    # free text. All zero is a valid proof.
+    valid = bytes(10)
+
+    def change(index, value):
+        b = bytearray(valid)
+        b[index] = value
+        return bytes(b)
+
+    return [
+        ("valid", valid),
+        ("valid-query-in-htu", change(6, 1)),
+        ("valid-iat-a-minute-ago", change(7, (-6) & 0xFF)),
+        ("wrong-typ", change(1, 2)),
+        ("hs256", change(2, 1)),
+        ("alg-none", change(2, 2)),
+        ("other-key", change(3, 1)),
+        ("private-d", change(3, 2)),
+        ("no-jwk", change(3, 3)),
+        ("empty-jti", change(4, 1)),
+        ("wrong-htm", change(5, 1)),
+        ("http-htu", change(6, 3)),
+        ("other-host", change(6, 5)),
+        ("iat-too-old", change(7, (-40) & 0xFF)),
+        ("no-iat", change(8, 3)),
+        ("no-ath", change(9, 2)),
+        ("text-htu", change(6, 6) + b"https://api.example.test/%6Frders"),
+        ("raw", b"\x80eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
+    ]
+
+
 def main() -> None:
     write("validator_tokens", validator_tokens())
     write("signed_claims", signed_claims())
@@ -215,6 +248,7 @@ def main() -> None:
     write("jwks_documents", jwks_documents())
     write("cache_control", cache_control())
     write("revocation_messages", revocation_messages())
+    write("dpop_proofs", dpop_proofs())
     for name in ("wycheproof", "jose-cookbook"):
         shutil.copyfile(VECTORS / name / "LICENSE", CORPUS / f"LICENSE-{name}")
 

@@ -778,3 +778,290 @@ pub fn revocation_messages(data: &[u8]) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// (f) dpop_proofs: DPoP proofs (RFC 9449 §4.3) through the layer.
+// ---------------------------------------------------------------------------------------
+
+/// Where the layer says it is, and the URI every fuzzed request is for.
+const DPOP_RESOURCE: &str = "https://api.example.test";
+const DPOP_HTU: &str = "https://api.example.test/orders";
+/// The proof window of the layer: RFC 9449 §4.3 check 11.
+const DPOP_WINDOW: i64 = 300;
+
+const P256_KEY: &[u8] = include_bytes!("../../tests/keys/p256_a.key");
+const P256_B_KEY: &[u8] = include_bytes!("../../tests/keys/p256_b.key");
+
+/// Accepts every proof as new: replay is tested on loopback (`tests/it/dpop.rs`); here a
+/// store that remembered millions of fuzzed proofs would only fill up.
+struct AcceptEveryProof;
+
+impl tower_jwt_auth::dpop::ReplayStore for AcceptEveryProof {
+    fn first_use(
+        &self,
+        _: &str,
+        _: u64,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<bool, tower_jwt_auth::revocation::StoreError>,
+    > {
+        Box::pin(ready(Ok(true)))
+    }
+
+    fn first_use_now(
+        &self,
+        _: &str,
+        _: u64,
+    ) -> Option<Result<bool, tower_jwt_auth::revocation::StoreError>> {
+        Some(Ok(true))
+    }
+}
+
+struct DpopFixture {
+    service: Auth,
+    /// The proof key (p256_a): its private key and its public JWK.
+    key: EncodingKey,
+    jwk: Value,
+    /// Another P-256 key (p256_b), whose JWK the fuzzer may put in a proof signed by `key`.
+    other_jwk: Value,
+    /// An access token bound to `jwk` (`cnf.jkt`), HS256, `exp` in 2100.
+    token: String,
+    ath: String,
+}
+
+/// RFC 7638 over a public EC JWK, and `ath`: written here from the RFCs, not the crate's.
+fn sha256_b64(data: &[u8]) -> String {
+    use sha2::Digest;
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(data))
+}
+
+fn ec_jwk(pem: &[u8]) -> Value {
+    let key = EncodingKey::from_ec_pem(pem).expect("a P-256 key");
+    let jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).expect("its JWK");
+    let jwk = serde_json::to_value(jwk).expect("a JWK serializes");
+    serde_json::json!({ "kty": "EC", "crv": jwk["crv"], "x": jwk["x"], "y": jwk["y"] })
+}
+
+static DPOP: LazyLock<DpopFixture> = LazyLock::new(|| {
+    tower_jwt_auth::install_crypto_provider();
+    let layer = JwtAuthLayer::<Value>::builder(
+        StaticKey::hmac(Algorithm::HS256, SECRET).expect("the secret is long enough"),
+    )
+    .algorithms([Algorithm::HS256])
+    .resource(DPOP_RESOURCE)
+    .dpop_replay_store(AcceptEveryProof)
+    .build()
+    .expect("the DPoP layer builds");
+    let jwk = ec_jwk(P256_KEY);
+    let canonical = format!(
+        r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+        jwk["crv"], jwk["x"], jwk["y"]
+    );
+    let claims = serde_json::json!({
+        "sub": "fuzz", "exp": 4_102_444_800u64, "cnf": { "jkt": sha256_b64(canonical.as_bytes()) },
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET).expect("an HMAC key"),
+    )
+    .expect("the token signs");
+    DpopFixture {
+        service: layer.layer(service_fn(inner as InnerFn)),
+        key: EncodingKey::from_ec_pem(P256_KEY).expect("a P-256 key"),
+        other_jwk: ec_jwk(P256_B_KEY),
+        ath: sha256_b64(token.as_bytes()),
+        jwk,
+        token,
+    }
+});
+
+/// A `jti` no other execution of this process used.
+fn next_jti() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("fuzz-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A value the fuzzer chose for a member: one of a few that mean something here, or text
+/// from the input, or absent.
+fn pick<'a>(choice: u8, meaningful: &[&'a str], text: &'a str) -> Option<Value> {
+    match usize::from(choice) % (meaningful.len() + 2) {
+        n if n < meaningful.len() => Some(Value::from(meaningful[n])),
+        n if n == meaningful.len() => Some(Value::from(text)),
+        _ => None,
+    }
+}
+
+/// `GET /orders` with `Authorization: DPoP <bound token>` and a proof made from `data`,
+/// through a layer with DPoP allowed: never panics; accepted (the inner service reached,
+/// with claims) exactly when the proof passes every check of RFC 9449 §4.3 as written in
+/// the RFC; otherwise 401 with one `DPoP` challenge. Returns whether it was accepted.
+///
+/// The first byte chooses the shape: raw input bytes as the whole proof (high bit set), or
+/// a proof signed by the token's key with each member chosen by the next bytes (`typ`,
+/// `alg`, `jwk` as the key / another key / with a private `d` / absent, `jti`, `htm`,
+/// `htu`, `iat` offset, `ath`), and the rest of the input as text for free-form values.
+pub fn dpop_proofs(data: &[u8]) -> bool {
+    let fixture = &*DPOP;
+    let (shape, choices, text) = match data {
+        [shape, rest @ ..] if rest.len() >= 9 => (*shape, &rest[..9], &rest[9..]),
+        [shape, rest @ ..] => (*shape, &[0u8; 9][..], rest),
+        [] => (0, &[0u8; 9][..], &[][..]),
+    };
+    let text = String::from_utf8_lossy(text);
+    let (proof, expected) = if shape & 0x80 != 0 {
+        (data[1..].to_vec(), Some(false))
+    } else {
+        let typ = pick(
+            choices[0],
+            &["dpop+jwt", "application/dpop+jwt", "JWT"],
+            &text,
+        );
+        let alg = pick(choices[1], &["ES256", "HS256", "none", "ES384"], &text);
+        let (jwk, jwk_ok) = match choices[2] % 4 {
+            0 => (Some(fixture.jwk.clone()), true),
+            1 => (Some(fixture.other_jwk.clone()), false),
+            2 => {
+                let mut private = fixture.jwk.clone();
+                private["d"] = Value::from(text.as_ref());
+                (Some(private), false)
+            }
+            _ => (None, false),
+        };
+        let jti = match choices[3] % 3 {
+            0 => Some(Value::from(next_jti())),
+            1 => Some(Value::from("")),
+            _ => None,
+        };
+        let htm = pick(choices[4], &["GET", "POST", "get"], &text);
+        // Free text as `htu` may be another spelling of the URI (RFC 3986 §6.2): the oracle
+        // then only asks for a clear answer, not which one.
+        let htu_is_text = usize::from(choices[5]) % 8 == 6;
+        let htu = pick(
+            choices[5],
+            &[
+                DPOP_HTU,
+                "https://api.example.test/orders?page=2#top",
+                "https://API.example.test:443/orders",
+                "http://api.example.test/orders",
+                "https://api.example.test/orders/",
+                "https://evil.example.test/orders",
+            ],
+            &text,
+        );
+        // Seconds from now, in steps of 10: -1280 ..= 1270.
+        let offset = i64::from(choices[6] as i8) * 10;
+        let iat = (choices[7] % 4 != 3).then(|| now() as i64 + offset);
+        let ath = match choices[8] % 3 {
+            0 => Some(Value::from(fixture.ath.as_str())),
+            1 => Some(Value::from(text.as_ref())),
+            _ => None,
+        };
+        let members = |pairs: [(&str, Option<Value>); 4]| {
+            let map: serde_json::Map<String, Value> = pairs
+                .into_iter()
+                .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+                .collect();
+            Value::Object(map)
+        };
+        let header = members([
+            ("typ", typ.clone()),
+            ("alg", alg.clone()),
+            ("jwk", jwk),
+            ("crit", None),
+        ]);
+        let payload = members([
+            ("jti", jti.clone()),
+            ("htm", htm.clone()),
+            ("htu", htu.clone()),
+            ("iat", iat.map(Value::from)),
+        ]);
+        let mut payload = payload;
+        if let Some(ath) = ath.clone() {
+            payload["ath"] = ath;
+        }
+        let (header, payload) = (header.to_string(), payload.to_string());
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&header),
+            URL_SAFE_NO_PAD.encode(&payload)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &fixture.key, Algorithm::ES256)
+                .expect("ES256 signs");
+        let str_of = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_owned);
+        let typ_ok = str_of(&typ).is_some_and(|t| {
+            let t = t.to_ascii_lowercase();
+            t == "dpop+jwt" || t == "application/dpop+jwt"
+        });
+        let htu_ok = str_of(&htu).is_some_and(|u| {
+            [
+                DPOP_HTU,
+                "https://api.example.test/orders?page=2#top",
+                "https://API.example.test:443/orders",
+            ]
+            .contains(&u.as_str())
+        });
+        let accepted = typ_ok
+            && str_of(&alg).as_deref() == Some("ES256")
+            && jwk_ok
+            && str_of(&jti).is_some_and(|j| !j.is_empty())
+            && str_of(&htm).as_deref() == Some("GET")
+            && htu_ok
+            && iat.is_some()
+            && offset.abs() < DPOP_WINDOW - 5
+            && str_of(&ath).as_deref() == Some(fixture.ath.as_str());
+        // Near the window's edge, the clock decides: leave those out of the oracle.
+        if iat.is_some() && (offset.abs() - DPOP_WINDOW).abs() <= 5 {
+            return false;
+        }
+        let expected = (!htu_is_text).then_some(accepted);
+        (
+            format!("{signing_input}.{signature}").into_bytes(),
+            expected,
+        )
+    };
+    let Ok(proof) = HeaderValue::from_bytes(&proof) else {
+        return false;
+    };
+    let mut request = Request::get("/orders")
+        .header("authorization", format!("DPoP {}", fixture.token))
+        .body(())
+        .expect("the request builds");
+    request.headers_mut().insert("dpop", proof);
+    let mut service = fixture.service.clone();
+    let response = block_on(async { service.ready().await.expect("ready").call(request).await })
+        .expect("infallible");
+    let reached = response
+        .extensions()
+        .get::<InnerSaw>()
+        .is_some_and(|saw| saw.claims);
+    if let Some(expected) = expected {
+        assert_eq!(
+            reached,
+            expected,
+            "accepted {reached}, the RFC says {expected}: {:?}",
+            response.headers()
+        );
+    }
+    if !reached {
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{:?}",
+            response.headers()
+        );
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .collect();
+        assert_eq!(challenges.len(), 1, "{challenges:?}");
+        assert!(
+            challenges[0].as_bytes().starts_with(b"DPoP "),
+            "{challenges:?}"
+        );
+    }
+    reached
+}

@@ -160,3 +160,17 @@ fn revocation_messages_seeds_hold() {
         .iter()
         .for_each(|s| fuzz_checks::revocation_messages(s));
 }
+
+#[test]
+fn dpop_proofs_seeds_hold() {
+    seeds("dpop_proofs").iter().for_each(|s| {
+        fuzz_checks::dpop_proofs(s);
+    });
+    assert!(fuzz_checks::dpop_proofs(&seed("dpop_proofs", "valid")));
+    assert!(fuzz_checks::dpop_proofs(&seed(
+        "dpop_proofs",
+        "valid-query-in-htu"
+    )));
+    assert!(!fuzz_checks::dpop_proofs(&seed("dpop_proofs", "wrong-htm")));
+    assert!(!fuzz_checks::dpop_proofs(&seed("dpop_proofs", "private-d")));
+}

@@ -320,4 +320,15 @@ proptest! {
     ) {
         fuzz_checks::revocation_messages(format!("{kind} {number} {rest}").as_bytes());
     }
+
+    #[test]
+    fn dpop_proofs_are_accepted_exactly_when_the_rfc_says(
+        choices in prop::collection::vec(any::<u8>(), 10),
+        text in ".{0,24}",
+    ) {
+        let mut data = choices;
+        data[0] &= 0x7f;
+        data.extend_from_slice(text.as_bytes());
+        fuzz_checks::dpop_proofs(&data);
+    }
 }
