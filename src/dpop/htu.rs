@@ -119,10 +119,15 @@ impl Origin {
         };
         let scheme_ok = self.scheme.is_none_or(|s| s == htu.scheme);
         let port_ok = htu.port == self.port.unwrap_or(htu.scheme.default_port());
+        // Under the prefix, `/api` names the same as `/api/`: the prefix's root.
+        let under_prefix = htu
+            .path
+            .strip_prefix(self.prefix.as_str())
+            .map(|rest| if rest.is_empty() { "/" } else { rest });
         scheme_ok
             && port_ok
             && *htu.host == *self.host
-            && htu.path.strip_prefix(self.prefix.as_str()) == Some(&*normalize_path(path))
+            && under_prefix == Some(&*normalize_path(path))
     }
 
     /// The URL itself, normalised: `scheme://host[:port]prefix` (no trailing `/`).
@@ -267,6 +272,9 @@ mod tests {
         let api = origin("https://example.com/api/");
         assert!(api.matches("https://example.com/api/orders", "/orders"));
         assert!(!api.matches("https://example.com/orders", "/orders"));
+        assert!(!api.matches("https://example.com/apiorders", "/orders"));
+        assert!(api.matches("https://example.com/api", "/"));
+        assert!(api.matches("https://example.com/api/", "/"));
         assert_eq!(api.url(), "https://example.com/api");
         assert_eq!(
             api.metadata_url(),
