@@ -8,6 +8,9 @@
 //!
 //! Group `dpop`:
 //! - `decode/jsonwebtoken`: raw `jsonwebtoken::decode` of the bound token (HS256).
+//! - `decode/{ES256,EdDSA,PS256}`: raw `jsonwebtoken::decode` of a token signed with the
+//!   proof key's algorithm: one signature verification of that kind, the yardstick for
+//!   the proof check.
 //! - `bearer/warm`: the layer, an unbound token sent as Bearer (cache hit).
 //! - `proof/{ES256,EdDSA,PS256}`: the layer, the bound token with one valid proof by a key
 //!   of that algorithm, presented again and again to a replay store that accepts every
@@ -101,6 +104,20 @@ fn benches(c: &mut Criterion) {
         ("EdDSA", Algorithm::EdDSA),
         ("PS256", Algorithm::PS256),
     ] {
+        let signed = mint(alg, Pair::A, &claims(json!({})));
+        let public = support::public_pem(alg, Pair::A);
+        let decoding = match alg {
+            Algorithm::ES256 => DecodingKey::from_ec_pem(&public),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(&public),
+            _ => DecodingKey::from_rsa_pem(&public),
+        }
+        .unwrap();
+        let validation = Validation::new(alg);
+        group.bench_function(format!("decode/{name}"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<Value>(black_box(&signed), &decoding, &validation).unwrap()
+            })
+        });
         let proof_key = ProofKey::new(alg, Pair::A);
         let token = bound_token(&proof_key, json!({}));
         let proof = proof_key.proof("GET", HTU, &token);
