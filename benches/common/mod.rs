@@ -25,11 +25,19 @@ pub(crate) fn send<S>(service: &mut S, request: Request<()>) -> StatusCode
 where
     S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
 {
+    respond(service, request).status()
+}
+
+/// Like [`send`], with the whole response (for a check that shows a refusal's challenge).
+pub(crate) fn respond<S>(service: &mut S, request: Request<()>) -> Response<()>
+where
+    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+{
     let mut cx = Context::from_waker(Waker::noop());
     assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
     let mut future = std::pin::pin!(service.call(request));
     match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status(),
+        Poll::Ready(Ok(response)) => response,
         Poll::Ready(Err(never)) => match never {},
         Poll::Pending => panic!("the warm path must complete at once"),
     }
