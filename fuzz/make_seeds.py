@@ -209,15 +209,25 @@ def revocation_messages():
 
 
 def dpop_proofs():
-    # Byte 0: the shape (high bit: the rest is the proof itself); bytes 1-9: the members
-    # (typ, alg, jwk, jti, htm, htu, iat offset in 10 s steps, iat present, ath); the rest:
-    # free text. All zero is a valid proof.
+    # Byte 0: the shape (0x80: the rest is the proof itself; 0x40: header JSON 0xFF payload
+    # JSON, signed with the bound key; neither: chosen members), its low two bits the number
+    # of DPoP headers (0 and 2: one, 1: two, 3: none). Chosen members: bytes 1-9 (typ, alg,
+    # jwk, jti, htm, htu, iat offset in 10 s steps, iat present, ath), then free text; all
+    # zero is a valid proof.
     valid = bytes(10)
 
     def change(index, value):
         b = bytearray(valid)
         b[index] = value
         return bytes(b)
+
+    # Signed JSON: $x, $y (the bound key), $ath, $iat (now) and $jti (fresh) are filled in.
+    jwk = '{"kty":"EC","crv":"P-256","x":"$x","y":"$y"}'
+    header = '{"typ":"dpop+jwt","alg":"ES256","jwk":%s}' % jwk
+    payload = '{"jti":"$jti","htm":"GET","htu":"https://api.example.test/orders","iat":$iat,"ath":"$ath"}'
+
+    def signed(h, p):
+        return b"\x40" + h.encode() + b"\xff" + p.encode()
 
     return [
         ("valid", valid),
@@ -229,6 +239,7 @@ def dpop_proofs():
         ("other-key", change(3, 1)),
         ("private-d", change(3, 2)),
         ("no-jwk", change(3, 3)),
+        ("bound-to-other-key", change(3, 4)),
         ("empty-jti", change(4, 1)),
         ("wrong-htm", change(5, 1)),
         ("http-htu", change(6, 3)),
@@ -237,7 +248,24 @@ def dpop_proofs():
         ("no-iat", change(8, 3)),
         ("no-ath", change(9, 2)),
         ("text-htu", change(6, 6) + b"https://api.example.test/%6Frders"),
+        ("text-htu-dot-segments", change(6, 6) + b"HTTPS://api.example.test:443/a/../orders"),
+        ("two-proofs", change(0, 1)),
+        ("no-proof", change(0, 3)),
         ("raw", b"\x80eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
+        ("json-valid", signed(header, payload)),
+        ("json-typ-application", signed(header.replace("dpop+jwt", "application/DPoP+JWT"), payload)),
+        ("json-crit", signed(header[:-1] + ',"crit":["exp"],"exp":1}', payload)),
+        ("json-private-d", signed(header.replace('"$y"', '"$y","d":"$x"'), payload)),
+        ("json-jwk-extra-members", signed(header.replace('"$y"', '"$y","kid":"k","alg":"ES256","use":"sig"'), payload)),
+        ("json-duplicate-htm", signed(header, payload.replace('"htm":"GET"', '"htm":"POST","htm":"GET"'))),
+        ("json-duplicate-typ", signed(header.replace('"typ":"dpop+jwt"', '"typ":"dpop+jwt","typ":"JWT"'), payload)),
+        ("json-iat-string", signed(header, payload.replace(":$iat", ':"$iat"'))),
+        ("json-iat-fraction", signed(header, payload.replace(":$iat", ":$iat.75"))),
+        ("json-jti-number", signed(header, payload.replace('"$jti"', "7"))),
+        ("json-htu-normalised", signed(header, payload.replace("https://api.example.test/orders", "https://API.Example.TEST:0443/./%6frders?x#y"))),
+        ("json-htu-userinfo", signed(header, payload.replace("https://", "https://user@"))),
+        ("json-nonce", signed(header, payload[:-1] + ',"nonce":"n-1"}')),
+        ("json-not-utf8", b"\x40" + header.encode()[:-1] + b',"x":"\xc3"}\xff' + payload.encode()),
     ]
 
 

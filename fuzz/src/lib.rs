@@ -793,7 +793,8 @@ const P256_KEY: &[u8] = include_bytes!("../../tests/keys/p256_a.key");
 const P256_B_KEY: &[u8] = include_bytes!("../../tests/keys/p256_b.key");
 
 /// Accepts every proof as new: replay is tested on loopback (`tests/it/dpop.rs`); here a
-/// store that remembered millions of fuzzed proofs would only fill up.
+/// store that remembered millions of fuzzed proofs would only fill up (the bounded
+/// `MemoryReplayStore` then answers 503).
 struct AcceptEveryProof;
 
 impl tower_jwt_auth::dpop::ReplayStore for AcceptEveryProof {
@@ -822,11 +823,32 @@ struct DpopFixture {
     /// The proof key (p256_a): its private key and its public JWK.
     key: EncodingKey,
     jwk: Value,
-    /// Another P-256 key (p256_b), whose JWK the fuzzer may put in a proof signed by `key`.
+    /// Another P-256 key (p256_b): its JWK in a proof signed by `key`, or a proof really
+    /// signed by it (a valid proof, but not by the key the token is bound to).
+    other_key: EncodingKey,
     other_jwk: Value,
     /// An access token bound to `jwk` (`cnf.jkt`), HS256, `exp` in 2100.
     token: String,
+    /// `jwk`'s RFC 7638 thumbprint: the token's `cnf.jkt`.
+    jkt: String,
     ath: String,
+}
+
+/// What the inner service saw of a DPoP request: `Claims::dpop_thumbprint`.
+#[derive(Debug, Clone)]
+struct DpopSaw(Option<String>);
+
+fn dpop_inner(request: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
+    let claims = request.extensions().get::<Claims<Value>>();
+    let mut response = Response::new(());
+    *response.status_mut() = INNER_STATUS;
+    response.extensions_mut().insert(InnerSaw {
+        claims: claims.is_some(),
+    });
+    response.extensions_mut().insert(DpopSaw(
+        claims.and_then(|c| c.dpop_thumbprint().map(str::to_owned)),
+    ));
+    ready(Ok(response))
 }
 
 /// RFC 7638 over a public EC JWK, and `ath`: written here from the RFCs, not the crate's.
@@ -848,17 +870,20 @@ static DPOP: LazyLock<DpopFixture> = LazyLock::new(|| {
         StaticKey::hmac(Algorithm::HS256, SECRET).expect("the secret is long enough"),
     )
     .algorithms([Algorithm::HS256])
+    .dpop(tower_jwt_auth::dpop::DpopMode::Allowed)
     .resource(DPOP_RESOURCE)
     .dpop_replay_store(AcceptEveryProof)
     .build()
     .expect("the DPoP layer builds");
     let jwk = ec_jwk(P256_KEY);
+    // RFC 7638 §3.2: the required members in lexicographic order, no whitespace.
     let canonical = format!(
         r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
         jwk["crv"], jwk["x"], jwk["y"]
     );
+    let jkt = sha256_b64(canonical.as_bytes());
     let claims = serde_json::json!({
-        "sub": "fuzz", "exp": 4_102_444_800u64, "cnf": { "jkt": sha256_b64(canonical.as_bytes()) },
+        "sub": "fuzz", "exp": 4_102_444_800u64, "cnf": { "jkt": jkt },
     });
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(Algorithm::HS256),
@@ -867,11 +892,13 @@ static DPOP: LazyLock<DpopFixture> = LazyLock::new(|| {
     )
     .expect("the token signs");
     DpopFixture {
-        service: layer.layer(service_fn(inner as InnerFn)),
+        service: layer.layer(service_fn(dpop_inner as InnerFn)),
         key: EncodingKey::from_ec_pem(P256_KEY).expect("a P-256 key"),
+        other_key: EncodingKey::from_ec_pem(P256_B_KEY).expect("a P-256 key"),
         other_jwk: ec_jwk(P256_B_KEY),
         ath: sha256_b64(token.as_bytes()),
         jwk,
+        jkt,
         token,
     }
 });
@@ -893,175 +920,442 @@ fn pick<'a>(choice: u8, meaningful: &[&'a str], text: &'a str) -> Option<Value> 
     }
 }
 
-/// `GET /orders` with `Authorization: DPoP <bound token>` and a proof made from `data`,
-/// through a layer with DPoP allowed: never panics; accepted (the inner service reached,
-/// with claims) exactly when the proof passes every check of RFC 9449 §4.3 as written in
-/// the RFC; otherwise 401 with one `DPoP` challenge. Returns whether it was accepted.
-///
-/// The first byte chooses the shape: raw input bytes as the whole proof (high bit set), or
-/// a proof signed by the token's key with each member chosen by the next bytes (`typ`,
-/// `alg`, `jwk` as the key / another key / with a private `d` / absent, `jti`, `htm`,
-/// `htu`, `iat` offset, `ath`), and the rest of the input as text for free-form values.
-pub fn dpop_proofs(data: &[u8]) -> bool {
-    let fixture = &*DPOP;
-    let (shape, choices, text) = match data {
-        [shape, rest @ ..] if rest.len() >= 9 => (*shape, &rest[..9], &rest[9..]),
-        [shape, rest @ ..] => (*shape, &[0u8; 9][..], rest),
-        [] => (0, &[0u8; 9][..], &[][..]),
+/// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, whose
+/// `application/` prefix may be left out; RFC 9449 §4.2 asks for `dpop+jwt`.
+fn typ_is_dpop(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    typ == "dpop+jwt" || typ == "application/dpop+jwt"
+}
+
+/// RFC 3986 §6.2.2.1–6.2.2.2: `%XX` of an unreserved character decoded, others in upper case.
+fn decode_unreserved(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let hex = rest
+            .as_bytes()
+            .get(1..3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        match hex {
+            Some(hex) if c == '%' => {
+                let hex = std::str::from_utf8(hex).expect("hex digits are ASCII");
+                let value = u8::from_str_radix(hex, 16).expect("two hex digits");
+                if value.is_ascii_alphanumeric() || b"-._~".contains(&value) {
+                    out.push(char::from(value));
+                } else {
+                    out.push('%');
+                    out.push_str(&hex.to_ascii_uppercase());
+                }
+                rest = &rest[3..];
+            }
+            _ => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4, as written there.
+fn remove_dot_segments(path: &str) -> String {
+    let mut input = path.to_owned();
+    let mut output = String::new();
+    let pop = |output: &mut String| {
+        let cut = output.rfind('/').unwrap_or(0);
+        output.truncate(cut);
+    };
+    while !input.is_empty() {
+        if let Some(rest) = input.strip_prefix("../").or(input.strip_prefix("./")) {
+            input = rest.to_owned();
+        } else if input.starts_with("/./") || input == "/." {
+            input = format!("/{}", &input[input.len().min(3)..]);
+        } else if input.starts_with("/../") || input == "/.." {
+            input = format!("/{}", &input[input.len().min(4)..]);
+            pop(&mut output);
+        } else if input == "." || input == ".." {
+            input.clear();
+        } else {
+            let first = input.chars().next().map_or(1, char::len_utf8);
+            let end = input[first..].find('/').map_or(input.len(), |i| i + first);
+            output.push_str(&input[..end]);
+            input = input[end..].to_owned();
+        }
+    }
+    output
+}
+
+/// RFC 9449 §4.3 check 9: whether `htu` names `DPOP_HTU`, query and fragment left out,
+/// after the normalisations of RFC 3986 §6.2.2 and §6.2.3 (case of scheme and host,
+/// percent-encoding, dot segments, the default port, an empty path). No userinfo: that is
+/// another URI.
+fn htu_names_orders(htu: &str) -> bool {
+    let end = htu.find(['?', '#']).unwrap_or(htu.len());
+    let Some((scheme, rest)) = htu[..end].split_once("://") else {
+        return false;
+    };
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, "443"));
+    let port_ok = port.is_empty()
+        || (port.bytes().all(|b| b.is_ascii_digit()) && port.trim_start_matches('0') == "443");
+    scheme.eq_ignore_ascii_case("https")
+        && !authority.contains(['@', '[', ']'])
+        && port_ok
+        && decode_unreserved(host).eq_ignore_ascii_case("api.example.test")
+        && remove_dot_segments(&decode_unreserved(path)) == "/orders"
+}
+
+/// The members a JWK may hold only for a private or symmetric key (RFC 7518 §6.2.2, §6.3.2,
+/// §6.4.1; RFC 8037 §2): RFC 9449 §4.3 check 7 refuses them.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// What the oracle knows of a proof, before the answer.
+enum DpopCheck {
+    /// Accepted exactly when this says.
+    Exactly(bool),
+    /// Accepted only if this says (the RFC allows refusing more, e.g. a URI spelled
+    /// otherwise, or the clock decides).
+    AtMost(bool),
+    /// Header and payload JSON the input gave, re-checked once the answer is in.
+    Json { header: Vec<u8>, payload: Vec<u8> },
+}
+
+struct DpopCase {
+    proof: Vec<u8>,
+    check: DpopCheck,
+    /// The proof's key may not be the one the token is bound to: then `invalid_token`
+    /// (RFC 9449 §7.1, "Invalid DPoP key binding") is a fair refusal too.
+    other_key: bool,
+}
+
+fn sign_proof(key: &EncodingKey, header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), key, Algorithm::ES256)
+        .expect("ES256 signs");
+    format!("{signing_input}.{signature}").into_bytes()
+}
+
+/// Every `pattern` in `data` replaced by `with`.
+fn replace_bytes(data: &[u8], pattern: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i..].starts_with(pattern) {
+            out.extend_from_slice(with);
+            i += pattern.len();
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Shape `0x40`: `header JSON 0xFF payload JSON` from the input, signed with the bound key.
+/// `$x`, `$y` become the key's coordinates, `$ath` the token's hash, `$iat` now and `$jti`
+/// a fresh id, so that the fuzzer can stay close to a valid proof.
+fn signed_json_case(fixture: &DpopFixture, rest: &[u8], now: u64) -> DpopCase {
+    let (header, payload) = match rest.iter().position(|&b| b == 0xFF) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let fill = |json: &[u8]| {
+        let str_of = |v: &Value| v.as_str().unwrap_or_default().as_bytes().to_vec();
+        [
+            (&b"$x"[..], str_of(&fixture.jwk["x"])),
+            (b"$y", str_of(&fixture.jwk["y"])),
+            (b"$ath", fixture.ath.as_bytes().to_vec()),
+            (b"$iat", now.to_string().into_bytes()),
+            (b"$jti", next_jti().into_bytes()),
+        ]
+        .iter()
+        .fold(json.to_vec(), |json, (pattern, with)| {
+            replace_bytes(&json, pattern, with)
+        })
+    };
+    let (header, payload) = (fill(header), fill(payload));
+    let bound_key = serde_json::from_slice::<Value>(&header).is_ok_and(|h| {
+        ["kty", "crv", "x", "y"]
+            .iter()
+            .all(|m| h["jwk"].get(m).is_some() && h["jwk"][m] == fixture.jwk[m])
+    });
+    DpopCase {
+        proof: sign_proof(&fixture.key, &header, &payload),
+        check: DpopCheck::Json { header, payload },
+        other_key: !bound_key,
+    }
+}
+
+/// RFC 9449 §4.3 checks 3–12 on proof JSON that was signed with the bound key, as the RFC
+/// words them: whether a layer may accept it, `now_range` being the clock during the call.
+/// A header or payload that is not a JSON object (UTF-8, RFC 8259) is refused; duplicate
+/// member names are read as their last (RFC 7515 §4, RFC 7519 §4), or may be refused.
+fn json_proof_may_pass(
+    fixture: &DpopFixture,
+    header: &[u8],
+    payload: &[u8],
+    now_range: (u64, u64),
+) -> bool {
+    let (Ok(Value::Object(header)), Ok(Value::Object(payload))) = (
+        serde_json::from_slice::<Value>(header),
+        serde_json::from_slice::<Value>(payload),
+    ) else {
+        return false;
+    };
+    let text = |map: &serde_json::Map<String, Value>, name: &str| {
+        map.get(name).and_then(Value::as_str).map(str::to_owned)
+    };
+    let jwk_ok = header
+        .get("jwk")
+        .and_then(Value::as_object)
+        .is_some_and(|jwk| {
+            text(jwk, "kty").as_deref() == Some("EC")
+                && text(jwk, "crv").as_deref() == Some("P-256")
+                && jwk.get("x") == Some(&fixture.jwk["x"])
+                && jwk.get("y") == Some(&fixture.jwk["y"])
+                && PRIVATE_JWK_MEMBERS.iter().all(|m| !jwk.contains_key(*m))
+        });
+    let iat_ok = payload
+        .get("iat")
+        .and_then(Value::as_f64)
+        .is_some_and(|iat| {
+            iat >= now_range.0 as f64 - DPOP_WINDOW as f64 - 1.0
+                && iat <= now_range.1 as f64 + DPOP_WINDOW as f64 + 1.0
+        });
+    // RFC 7515 §4.1.11: no extension is understood here, and the registered names may not
+    // be listed.
+    !header.contains_key("crit")
+        && text(&header, "typ").is_some_and(|t| typ_is_dpop(&t))
+        && text(&header, "alg").as_deref() == Some("ES256")
+        && jwk_ok
+        && text(&payload, "jti").is_some_and(|j| !j.is_empty())
+        && text(&payload, "htm").as_deref() == Some("GET")
+        && text(&payload, "htu").is_some_and(|u| htu_names_orders(&u))
+        && iat_ok
+        && text(&payload, "ath").as_deref() == Some(fixture.ath.as_str())
+}
+
+/// Shape `0x00`: a proof whose members the next 9 bytes choose (`typ`, `alg`, `jwk`, `jti`,
+/// `htm`, `htu`, `iat` offset, `iat` present, `ath`), the rest of the input as free text.
+fn chosen_members_case(fixture: &DpopFixture, rest: &[u8], now: u64) -> DpopCase {
+    let (choices, text) = if rest.len() >= 9 {
+        rest.split_at(9)
+    } else {
+        (&[0u8; 9][..], rest)
     };
     let text = String::from_utf8_lossy(text);
-    let (proof, expected) = if shape & 0x80 != 0 {
-        (data[1..].to_vec(), Some(false))
-    } else {
-        let typ = pick(
-            choices[0],
-            &["dpop+jwt", "application/dpop+jwt", "JWT"],
-            &text,
-        );
-        let alg = pick(choices[1], &["ES256", "HS256", "none", "ES384"], &text);
-        let (jwk, jwk_ok) = match choices[2] % 4 {
-            0 => (Some(fixture.jwk.clone()), true),
-            1 => (Some(fixture.other_jwk.clone()), false),
-            2 => {
-                let mut private = fixture.jwk.clone();
-                private["d"] = Value::from(text.as_ref());
-                (Some(private), false)
-            }
-            _ => (None, false),
-        };
-        let jti = match choices[3] % 3 {
-            0 => Some(Value::from(next_jti())),
-            1 => Some(Value::from("")),
-            _ => None,
-        };
-        let htm = pick(choices[4], &["GET", "POST", "get"], &text);
-        // Free text as `htu` may be another spelling of the URI (RFC 3986 §6.2): the oracle
-        // then only asks for a clear answer, not which one.
-        let htu_is_text = usize::from(choices[5]) % 8 == 6;
-        let htu = pick(
-            choices[5],
-            &[
-                DPOP_HTU,
-                "https://api.example.test/orders?page=2#top",
-                "https://API.example.test:443/orders",
-                "http://api.example.test/orders",
-                "https://api.example.test/orders/",
-                "https://evil.example.test/orders",
-            ],
-            &text,
-        );
-        // Seconds from now, in steps of 10: -1280 ..= 1270.
-        let offset = i64::from(choices[6] as i8) * 10;
-        let iat = (choices[7] % 4 != 3).then(|| now() as i64 + offset);
-        let ath = match choices[8] % 3 {
-            0 => Some(Value::from(fixture.ath.as_str())),
-            1 => Some(Value::from(text.as_ref())),
-            _ => None,
-        };
-        let members = |pairs: [(&str, Option<Value>); 4]| {
-            let map: serde_json::Map<String, Value> = pairs
-                .into_iter()
-                .filter_map(|(name, value)| Some((name.to_owned(), value?)))
-                .collect();
-            Value::Object(map)
-        };
-        let header = members([
-            ("typ", typ.clone()),
-            ("alg", alg.clone()),
-            ("jwk", jwk),
-            ("crit", None),
-        ]);
-        let payload = members([
-            ("jti", jti.clone()),
-            ("htm", htm.clone()),
-            ("htu", htu.clone()),
-            ("iat", iat.map(Value::from)),
-        ]);
-        let mut payload = payload;
-        if let Some(ath) = ath.clone() {
-            payload["ath"] = ath;
+    let typ = pick(
+        choices[0],
+        &["dpop+jwt", "application/dpop+jwt", "JWT"],
+        &text,
+    );
+    let alg = pick(choices[1], &["ES256", "HS256", "none", "ES384"], &text);
+    // The key in the header, and the key that signs.
+    let (jwk, signer, jwk_ok, other_key) = match choices[2] % 5 {
+        0 => (Some(fixture.jwk.clone()), &fixture.key, true, false),
+        1 => (Some(fixture.other_jwk.clone()), &fixture.key, false, true),
+        2 => {
+            let mut private = fixture.jwk.clone();
+            private["d"] = Value::from(text.as_ref());
+            (Some(private), &fixture.key, false, false)
         }
-        let (header, payload) = (header.to_string(), payload.to_string());
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&header),
-            URL_SAFE_NO_PAD.encode(&payload)
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &fixture.key, Algorithm::ES256)
-                .expect("ES256 signs");
-        let str_of = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_owned);
-        let typ_ok = str_of(&typ).is_some_and(|t| {
-            let t = t.to_ascii_lowercase();
-            t == "dpop+jwt" || t == "application/dpop+jwt"
-        });
-        let htu_ok = str_of(&htu).is_some_and(|u| {
-            [
-                DPOP_HTU,
-                "https://api.example.test/orders?page=2#top",
-                "https://API.example.test:443/orders",
-            ]
-            .contains(&u.as_str())
-        });
-        let accepted = typ_ok
-            && str_of(&alg).as_deref() == Some("ES256")
-            && jwk_ok
-            && str_of(&jti).is_some_and(|j| !j.is_empty())
-            && str_of(&htm).as_deref() == Some("GET")
-            && htu_ok
-            && iat.is_some()
-            && offset.abs() < DPOP_WINDOW - 5
-            && str_of(&ath).as_deref() == Some(fixture.ath.as_str());
-        // Near the window's edge, the clock decides: leave those out of the oracle.
-        if iat.is_some() && (offset.abs() - DPOP_WINDOW).abs() <= 5 {
-            return false;
-        }
-        let expected = (!htu_is_text).then_some(accepted);
-        (
-            format!("{signing_input}.{signature}").into_bytes(),
-            expected,
-        )
+        3 => (None, &fixture.key, false, false),
+        // A proof valid in itself, by a key the token is not bound to (RFC 9449 §7.1).
+        _ => (
+            Some(fixture.other_jwk.clone()),
+            &fixture.other_key,
+            false,
+            true,
+        ),
     };
-    let Ok(proof) = HeaderValue::from_bytes(&proof) else {
+    let jti = match choices[3] % 3 {
+        0 => Some(Value::from(next_jti())),
+        1 => Some(Value::from("")),
+        _ => None,
+    };
+    let htm = pick(choices[4], &["GET", "POST", "get"], &text);
+    // Free text as `htu` may be another spelling of the URI (RFC 3986 §6.2): RFC 9449 §4.3
+    // only says servers SHOULD normalise, so such a proof may be refused.
+    let htu_is_text = usize::from(choices[5]) % 8 == 6;
+    let htu = pick(
+        choices[5],
+        &[
+            DPOP_HTU,
+            "https://api.example.test/orders?page=2#top",
+            "https://API.example.test:443/orders",
+            "http://api.example.test/orders",
+            "https://api.example.test/orders/",
+            "https://evil.example.test/orders",
+        ],
+        &text,
+    );
+    // Seconds from now, in steps of 10: -1280 ..= 1270.
+    let offset = i64::from(choices[6] as i8) * 10;
+    let iat = (choices[7] % 4 != 3).then(|| now as i64 + offset);
+    let ath = match choices[8] % 3 {
+        0 => Some(Value::from(fixture.ath.as_str())),
+        1 => Some(Value::from(text.as_ref())),
+        _ => None,
+    };
+    let members = |pairs: [(&str, Option<Value>); 5]| {
+        let map: serde_json::Map<String, Value> = pairs
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+            .collect();
+        Value::Object(map).to_string()
+    };
+    let header = members([
+        ("typ", typ.clone()),
+        ("alg", alg.clone()),
+        ("jwk", jwk),
+        ("crit", None),
+        ("kid", None),
+    ]);
+    let payload = members([
+        ("jti", jti.clone()),
+        ("htm", htm.clone()),
+        ("htu", htu.clone()),
+        ("iat", iat.map(Value::from)),
+        ("ath", ath.clone()),
+    ]);
+    let str_of = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_owned);
+    let htu_ok = str_of(&htu).is_some_and(|u| htu_names_orders(&u));
+    let others_ok = str_of(&typ).is_some_and(|t| typ_is_dpop(&t))
+        && str_of(&alg).as_deref() == Some("ES256")
+        && jwk_ok
+        && str_of(&jti).is_some_and(|j| !j.is_empty())
+        && str_of(&htm).as_deref() == Some("GET")
+        && iat.is_some()
+        && str_of(&ath).as_deref() == Some(fixture.ath.as_str());
+    let iat_ok = offset.abs() <= DPOP_WINDOW;
+    // Near the window's edge, or for a URI given as free text, the answer is not forced.
+    let near_edge = iat.is_some() && (offset.abs() - DPOP_WINDOW).abs() <= 5;
+    let check = if near_edge || htu_is_text {
+        DpopCheck::AtMost(others_ok && htu_ok && iat_ok)
+    } else {
+        DpopCheck::Exactly(others_ok && htu_ok && iat_ok)
+    };
+    DpopCase {
+        proof: sign_proof(signer, header.as_bytes(), payload.as_bytes()),
+        check,
+        other_key,
+    }
+}
+
+/// `GET /orders` with `Authorization: DPoP <bound token>` and a proof made from `data`,
+/// through a layer with DPoP allowed: never panics; accepted (the inner service reached,
+/// with claims whose `dpop_thumbprint` is the bound key's) only when the proof passes every
+/// check of RFC 9449 §4.3 as written in the RFC, and always when it clearly does; otherwise
+/// 401 with one `DPoP` challenge, `error="invalid_dpop_proof"` (or `invalid_token` for a
+/// proof by another key than the bound one). Returns whether it was accepted.
+///
+/// Byte 0 chooses the shape: the rest of the input is the proof itself (`0x80`), or header
+/// and payload JSON signed with the bound key (`0x40`, see `signed_json_case`), or a proof
+/// whose members the input chooses (neither, see `chosen_members_case`). Its low two bits:
+/// the proof in one `DPoP` header (0, 2), in two (1), or none (3): RFC 9449 §4.3 check 1
+/// refuses the last two.
+pub fn dpop_proofs(data: &[u8]) -> bool {
+    let fixture = &*DPOP;
+    let (shape, rest) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let before = now();
+    let mut case = if shape & 0x80 != 0 {
+        DpopCase {
+            proof: rest.to_vec(),
+            check: DpopCheck::Exactly(false),
+            other_key: false,
+        }
+    } else if shape & 0x40 != 0 {
+        signed_json_case(fixture, rest, before)
+    } else {
+        chosen_members_case(fixture, rest, before)
+    };
+    let copies = match shape & 0x03 {
+        1 => 2,
+        3 => 0,
+        _ => 1,
+    };
+    if copies != 1 {
+        case.check = DpopCheck::Exactly(false);
+    }
+    let Ok(proof) = HeaderValue::from_bytes(&case.proof) else {
         return false;
     };
     let mut request = Request::get("/orders")
         .header("authorization", format!("DPoP {}", fixture.token))
         .body(())
         .expect("the request builds");
-    request.headers_mut().insert("dpop", proof);
+    for _ in 0..copies {
+        request.headers_mut().append("dpop", proof.clone());
+    }
     let mut service = fixture.service.clone();
     let response = block_on(async { service.ready().await.expect("ready").call(request).await })
         .expect("infallible");
+    let after = now();
     let reached = response
         .extensions()
         .get::<InnerSaw>()
         .is_some_and(|saw| saw.claims);
-    if let Some(expected) = expected {
+    let (may, must) = match &case.check {
+        DpopCheck::Exactly(accepted) => (*accepted, *accepted),
+        DpopCheck::AtMost(accepted) => (*accepted, false),
+        DpopCheck::Json { header, payload } => (
+            json_proof_may_pass(fixture, header, payload, (before, after)),
+            false,
+        ),
+    };
+    let proof = String::from_utf8_lossy(&case.proof);
+    let shown = || match &case.check {
+        DpopCheck::Json { header, payload } => format!(
+            "header {:?}, payload {:?}",
+            String::from_utf8_lossy(header),
+            String::from_utf8_lossy(payload)
+        ),
+        _ => format!("proof {proof:?}"),
+    };
+    if reached {
+        assert!(may, "accepted, RFC 9449 §4.3 refuses: {}", shown());
+        let thumbprint = response.extensions().get::<DpopSaw>().map(|s| s.0.clone());
         assert_eq!(
-            reached,
-            expected,
-            "accepted {reached}, the RFC says {expected}: {:?}",
-            response.headers()
+            thumbprint,
+            Some(Some(fixture.jkt.clone())),
+            "Claims::dpop_thumbprint: {}",
+            shown()
         );
+        return true;
     }
-    if !reached {
-        assert_eq!(
-            response.status(),
-            StatusCode::UNAUTHORIZED,
-            "{:?}",
-            response.headers()
-        );
-        let challenges: Vec<_> = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .collect();
-        assert_eq!(challenges.len(), 1, "{challenges:?}");
-        assert!(
-            challenges[0].as_bytes().starts_with(b"DPoP "),
-            "{challenges:?}"
-        );
-    }
-    reached
+    assert!(
+        !must,
+        "refused, RFC 9449 §4.3 accepts: {}; {:?}",
+        shown(),
+        response.headers()
+    );
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "{}; {:?}",
+        shown(),
+        response.headers()
+    );
+    let challenges: Vec<_> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .collect();
+    assert_eq!(challenges.len(), 1, "{challenges:?}");
+    let challenge = challenges[0].as_bytes();
+    let has = |needle: &[u8]| challenge.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        challenge.starts_with(b"DPoP ")
+            && (has(br#"error="invalid_dpop_proof""#)
+                || case.other_key && has(br#"error="invalid_token""#)),
+        "{challenges:?}: {}",
+        shown()
+    );
+    false
 }

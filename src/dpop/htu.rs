@@ -68,7 +68,7 @@ fn parse_absolute(uri: &str) -> Option<Parsed> {
     Some(Parsed {
         scheme,
         host: authority.host().to_ascii_lowercase().into(),
-        port: authority.port_u16().unwrap_or(scheme.default_port()),
+        port: explicit_port(&authority)?.unwrap_or(scheme.default_port()),
         path: normalize_path(uri.path()).into_owned(),
     })
 }
@@ -107,7 +107,7 @@ impl Origin {
         Some(Origin {
             scheme,
             host: authority.host().to_ascii_lowercase().into(),
-            port: authority.port_u16().or(scheme.map(Scheme::default_port)),
+            port: explicit_port(&authority)?.or(scheme.map(Scheme::default_port)),
             prefix: String::new(),
         })
     }
@@ -157,6 +157,25 @@ impl Origin {
         let origin = &url[..url.len() - self.prefix.len()];
         format!("{origin}{}", self.metadata_path())
     }
+}
+
+/// The authority's port (RFC 3986 §3.2.3, `port = *DIGIT`): `Some(None)` when there is
+/// none or it is empty, `None` when it is not a port at all. `http` reads `:x` or `:65536`
+/// as no port, which would let `https://host:x/` stand for `https://host/`.
+fn explicit_port(authority: &http::uri::Authority) -> Option<Option<u16>> {
+    let text = authority.as_str();
+    let after_host = text.rfind(']').map_or(text, |end| &text[end + 1..]);
+    let Some(colon) = after_host.rfind(':') else {
+        return Some(None);
+    };
+    let port = &after_host[colon + 1..];
+    if port.is_empty() {
+        return Some(None);
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    port.parse().ok().map(Some)
 }
 
 /// RFC 3986 §6.2.2: percent-encodings in upper case, unreserved characters decoded, dot
@@ -242,6 +261,7 @@ mod tests {
             "https://api.example.com/orders#top",
             "https://api.example.com/%6Frders",
             "https://api.example.com/a/../orders",
+            "https://api.example.com:/orders",
         ] {
             assert!(api.matches(htu, "/orders"), "{htu}");
         }
@@ -258,6 +278,10 @@ mod tests {
             "https://api.example.com/orders/",
             "https://api.example.com/Orders",
             "https://user@api.example.com/orders",
+            "https://api.example.com:x/orders",
+            "https://api.example.com:+443/orders",
+            "https://api.example.com:65979/orders",
+            "https://api.example.com:443)a/../orders",
             "ftp://api.example.com/orders",
             "/orders",
             "",

@@ -90,6 +90,33 @@ fn seed(target: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// F4, found by `dpop_proofs` after about 80 s; fixed (`htu::explicit_port`). RFC
+/// 9449 §4.3 check 9: `htu` must be the request's URI (after RFC 3986 §6.2 normalisation).
+/// A proof whose `htu` has a port that is not a port (RFC 3986 §3.2.3: `port = *DIGIT`),
+/// such as `https://api.example.test:x/orders`, `:443)a`, `:+443`, `:-443` or `:65536`, is
+/// accepted for `https://api.example.test/orders`: such an `htu` is not a URI at all.
+/// Found as `HTTPS://api.example.test:443)a/../orders`. Location: `src/dpop/htu.rs`,
+/// `parse_absolute`: `authority.port_u16().unwrap_or(scheme.default_port())`, where
+/// `http`'s `port_u16` is `None` both without a port and for one that does not parse as a
+/// `u16` (and `http::Uri` lets such an authority through). A port that is present must be
+/// digits only (an empty one is the default, §6.2.3); the configured resource URL goes
+/// through the same function.
+#[test]
+fn proof_with_an_htu_port_that_is_not_a_port_is_refused() {
+    for htu in [
+        "https://api.example.test:x/orders",
+        "HTTPS://api.example.test:443)a/../orders",
+        "https://api.example.test:+443/orders",
+        "https://api.example.test:-443/orders",
+        "https://api.example.test:65536/orders",
+    ] {
+        // Chosen members, all valid but `htu`, given as free text.
+        let mut data = vec![0, 0, 0, 0, 0, 0, 6, 0, 0, 0];
+        data.extend_from_slice(htu.as_bytes());
+        assert!(!fuzz_checks::dpop_proofs(&data), "{htu}");
+    }
+}
+
 #[test]
 fn request_headers_seeds_hold() {
     seeds("request_headers").iter().for_each(|s| {
@@ -173,4 +200,26 @@ fn dpop_proofs_seeds_hold() {
     )));
     assert!(!fuzz_checks::dpop_proofs(&seed("dpop_proofs", "wrong-htm")));
     assert!(!fuzz_checks::dpop_proofs(&seed("dpop_proofs", "private-d")));
+    // A valid proof, by a key the token is not bound to (RFC 9449 §7.1).
+    assert!(!fuzz_checks::dpop_proofs(&seed(
+        "dpop_proofs",
+        "bound-to-other-key"
+    )));
+    // §4.3 check 1: exactly one `DPoP` header.
+    assert!(!fuzz_checks::dpop_proofs(&seed(
+        "dpop_proofs",
+        "two-proofs"
+    )));
+    assert!(!fuzz_checks::dpop_proofs(&seed("dpop_proofs", "no-proof")));
+    // Header and payload JSON from the input, signed by the bound key.
+    assert!(fuzz_checks::dpop_proofs(&seed("dpop_proofs", "json-valid")));
+    assert!(!fuzz_checks::dpop_proofs(&seed("dpop_proofs", "json-crit")));
+    assert!(!fuzz_checks::dpop_proofs(&seed(
+        "dpop_proofs",
+        "json-private-d"
+    )));
+    assert!(!fuzz_checks::dpop_proofs(&seed(
+        "dpop_proofs",
+        "json-iat-string"
+    )));
 }

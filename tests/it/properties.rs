@@ -327,8 +327,40 @@ proptest! {
         text in ".{0,24}",
     ) {
         let mut data = choices;
-        data[0] &= 0x7f;
+        data[0] &= 0x3f;
         data.extend_from_slice(text.as_bytes());
+        fuzz_checks::dpop_proofs(&data);
+    }
+
+    #[test]
+    fn dpop_proofs_from_json_are_accepted_only_when_the_rfc_says(
+        typ in prop::sample::select(vec!["dpop+jwt", "Application/DPoP+JWT", "JWT", "dpop"]),
+        alg in prop::sample::select(vec!["ES256", "ES384", "HS256", "none"]),
+        extra in prop::sample::select(vec!["", r#","d":"$x""#, r#","kid":"k""#, r#","x":"$y""#]),
+        htm in prop::sample::select(vec!["GET", "POST", "get"]),
+        htu in prop::sample::select(vec![
+            "https://api.example.test/orders",
+            "https://api.example.test/orders?q=1",
+            "https://api.example.test/orders/",
+            "https://api.example.test/%6Frders",
+            "https://user@api.example.test/orders",
+            "http://api.example.test/orders",
+        ]),
+        iat in prop::sample::select(vec!["$iat", "\"$iat\"", "1", "$iat.5"]),
+        jti in ".{0,8}",
+        ath in prop::sample::select(vec!["$ath", "", "AAAA"]),
+    ) {
+        let header = format!(
+            r#"{{"typ":"{typ}","alg":"{alg}","jwk":{{"kty":"EC","crv":"P-256","x":"$x","y":"$y"{extra}}}}}"#
+        );
+        let payload = format!(
+            r#"{{"jti":{},"htm":"{htm}","htu":"{htu}","iat":{iat},"ath":"{ath}"}}"#,
+            Value::from(jti),
+        );
+        let mut data = vec![0x40];
+        data.extend_from_slice(header.as_bytes());
+        data.push(0xff);
+        data.extend_from_slice(payload.as_bytes());
         fuzz_checks::dpop_proofs(&data);
     }
 }
