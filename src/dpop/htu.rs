@@ -68,7 +68,7 @@ fn parse_absolute(uri: &str) -> Option<Parsed> {
     Some(Parsed {
         scheme,
         host: authority.host().to_ascii_lowercase().into(),
-        port: explicit_port(&authority)?.unwrap_or(scheme.default_port()),
+        port: explicit_port(authority)?.unwrap_or(scheme.default_port()),
         path: normalize_path(uri.path()).into_owned(),
     })
 }
