@@ -18,22 +18,27 @@
 //!   reach it (through your proxy in production); DPoP proofs' `htu` is checked against it.
 //! - `AUTHORIZATION_SERVERS` (comma-separated; default `JWT_ISSUER` when set): named in the
 //!   protected resource metadata.
+//! - `JWT_ROLES_CLAIM` (default `roles`): the claim path roles are read from, dotted for
+//!   nested claims (`realm_access.roles` for Keycloak).
+//! - `METRICS_PORT`: when set, Prometheus metrics at `GET /metrics` on
+//!   `127.0.0.1:$METRICS_PORT`, a listener of its own so that metrics are never public.
 //! - `RUST_LOG` (default `info,tower_jwt_auth=debug`).
 //!
 //! Routes: `GET /health` (no auth), `GET /.well-known/oauth-protected-resource` (RFC 9728
 //! metadata, no auth; every 401 challenge points at it), `GET /me` (the token's claims as
-//! JSON, and the DPoP key's thumbprint for a bound token), `GET /admin` (needs scope
-//! `admin`, else 403).
+//! JSON, its roles, and the DPoP key's thumbprint for a bound token), `GET /admin` (needs
+//! scope `admin`, else 403), `GET /reports` (needs role `auditor`, else 403). One layer
+//! validates each request once; the routes' guards only read its claims.
 
+#[allow(dead_code)] // the plain `sample_token` is for the other examples
 mod common;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use tower_jwt_auth::dpop::{DpopMode, MemoryReplayStore};
-use tower_jwt_auth::{Claims, JwtAuthLayer};
+use tower_jwt_auth::dpop::DpopMode;
+use tower_jwt_auth::{Claims, JwtAuthLayer, Requirement};
 
 /// What the example's tokens carry beyond the registered claims.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,32 +59,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
         Err(_) => config.issuer.iter().cloned().collect(),
     };
-    // One replay store for both layers: a proof is spent once, whichever route sees it.
-    let replay = Arc::new(MemoryReplayStore::default());
-
-    // The checks every route makes; /admin adds a scope requirement.
-    let auth = || {
-        let mut auth = JwtAuthLayer::<AppClaims>::builder(config.key.clone())
-            .algorithms([config.algorithm])
-            .dpop(dpop)
-            .dpop_replay_store(Arc::clone(&replay))
-            .resource(&resource)
-            .authorization_servers(servers.iter().cloned());
-        if let Some(issuer) = &config.issuer {
-            auth = auth.issuer(issuer);
-        }
-        if let Some(audience) = &config.audience {
-            auth = auth.audience(audience);
-        }
-        auth
-    };
-    let admin_auth = auth().required_scopes(["admin"]).build()?;
-    let app = app(auth().build()?, admin_auth).layer(common::http_layers());
+    let roles_claim = std::env::var("JWT_ROLES_CLAIM").unwrap_or_else(|_| "roles".to_owned());
+    let mut auth = JwtAuthLayer::<AppClaims>::builder(config.key.clone())
+        .algorithms([config.algorithm])
+        .dpop(dpop)
+        .resource(&resource)
+        .authorization_servers(servers.iter().cloned())
+        .roles_claim(&roles_claim);
+    if let Some(issuer) = &config.issuer {
+        auth = auth.issuer(issuer);
+    }
+    if let Some(audience) = &config.audience {
+        auth = auth.audience(audience);
+    }
+    if let Some(port) = metrics_port()? {
+        serve_metrics(port).await?;
+    }
+    let app = app(auth.build()?).layer(common::http_layers());
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, algorithm = ?config.algorithm, ?dpop, %resource, "listening");
-    if let Some(token) = config.sample_token("read admin")? {
+    let sample = config.sample_token_with("read admin", |claims| {
+        put_at(claims, &roles_claim, serde_json::json!(["auditor"]));
+    })?;
+    if let Some(token) = sample {
         println!("Sample token (valid for one hour):\n{token}\n");
         println!("Try:\n  curl -i -H 'Authorization: Bearer {token}' http://{addr}/me\n");
     }
@@ -102,18 +106,58 @@ fn dpop_mode_from_env() -> Result<DpopMode, String> {
     }
 }
 
+/// `METRICS_PORT`, if set.
+fn metrics_port() -> Result<Option<u16>, String> {
+    match std::env::var("METRICS_PORT") {
+        Err(_) => Ok(None),
+        Ok(port) => port
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("METRICS_PORT: {e}")),
+    }
+}
+
+/// Installs the Prometheus recorder and serves `GET /metrics` on its own loopback
+/// listener. It needs no graceful shutdown: it ends with the process.
+async fn serve_metrics(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        // Histograms are drained into their buckets by upkeep, which nothing else runs.
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let metrics = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+    tokio::spawn(async move { axum::serve(listener, metrics).await });
+    Ok(())
+}
+
+/// Puts `value` at a dotted claim path, making the objects on the way.
+fn put_at(claims: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let mut at = claims;
+    for segment in path.split('.') {
+        at = &mut at[segment];
+    }
+    *at = value;
+}
+
 /// The routes. `route_layer` authenticates the matched routes only: an unknown path is
-/// 404 for everyone, not 401, and `/health` and the metadata need no token.
-pub(crate) fn app(auth: JwtAuthLayer<AppClaims>, admin_auth: JwtAuthLayer<AppClaims>) -> Router {
+/// 404 for everyone, not 401, and `/health` and the metadata need no token. The one
+/// layer validates; `/admin` and `/reports` add guards that read what it verified.
+pub(crate) fn app(auth: JwtAuthLayer<AppClaims>) -> Router {
     let metadata = auth.resource_metadata().cloned();
+    let admin_only = auth.require(Requirement::scope("admin"));
+    let auditors = auth.require(Requirement::role("auditor"));
     let router = Router::new()
         .route("/me", get(me))
+        .route("/admin", get(admin).route_layer(admin_only))
+        .route("/reports", get(reports).route_layer(auditors))
         .route_layer(auth)
-        .merge(
-            Router::new()
-                .route("/admin", get(admin))
-                .route_layer(admin_auth),
-        )
         .route("/health", get(|| async { "ok" }));
     match metadata {
         Some(metadata) => router.route_service(metadata.path(), metadata.service()),
@@ -127,6 +171,8 @@ struct Me<'a> {
     sub: &'a str,
     scope: Option<&'a str>,
     registered: &'a tower_jwt_auth::RegisteredClaims,
+    /// From the `JWT_ROLES_CLAIM` path.
+    roles: Vec<&'a str>,
     alg: tower_jwt_auth::Algorithm,
     /// The thumbprint of the key this request proved it holds (DPoP), else `null`.
     dpop_jkt: Option<&'a str>,
@@ -137,6 +183,7 @@ async fn me(claims: Claims<AppClaims>) -> Response {
         sub: &claims.sub,
         scope: claims.scope.as_deref(),
         registered: claims.registered(),
+        roles: claims.roles().collect(),
         alg: claims.alg(),
         dpop_jkt: claims.dpop_thumbprint(),
     };
@@ -145,4 +192,8 @@ async fn me(claims: Claims<AppClaims>) -> Response {
 
 async fn admin(claims: Claims<AppClaims>) -> String {
     format!("hello, admin {}\n", claims.sub)
+}
+
+async fn reports(claims: Claims<AppClaims>) -> String {
+    format!("reports for auditor {}\n", claims.sub)
 }

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::key::VerificationKey;
+use crate::roles::Roles;
 
 /// Verified claims, put into the request's extensions by the layer.
 ///
@@ -115,6 +116,22 @@ impl<T> Claims<T> {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.inner.registered.scopes()
     }
+
+    /// Every role the token grants, read from the layer's
+    /// [roles claim path](crate::JwtAuthBuilder::roles_claim).
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.inner.registered.roles.iter()
+    }
+
+    /// Whether `role` is granted.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.inner.registered.roles.contains(role)
+    }
+
+    /// Whether `scope` is granted, by `scope` or `scp`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.inner.registered.has_scope(scope)
+    }
 }
 
 impl<T> Clone for Claims<T> {
@@ -211,6 +228,11 @@ pub struct RegisteredClaims {
     /// thumbprint of a DPoP key (RFC 9449 §6.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The roles at the layer's [roles claim path](crate::JwtAuthBuilder::roles_claim)
+    /// (`roles` unless configured). Not a registered claim: the validator reads it from
+    /// the same verified payload, and it is never serialized.
+    #[serde(skip)]
+    pub roles: Roles,
 }
 
 /// A token's `cnf` claim (RFC 7800), as far as this crate reads it.

@@ -1,6 +1,7 @@
 //! [`ResponseFuture`]: tower-http's shape. Authorizing (the validator's pending check,
-//! when it had to wait) → the inner service, or → refused. A state machine, nothing boxed
-//! on the synchronous path.
+//! when it had to wait) → hooking (your `on_validated` hook, when there is one) → the
+//! inner service, or → refused. A state machine, nothing boxed on the synchronous path
+//! without a hook.
 
 use std::fmt;
 use std::future::Future;
@@ -13,7 +14,11 @@ use pin_project::pin_project;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::claims::Claims;
+use crate::error::trace;
+use crate::hook::HookFuture;
 use crate::key::KeyResolver;
+use crate::observe::Observation;
 use crate::response::ErrorResponder;
 use crate::shared::Shared;
 use crate::validator::PendingCheck;
@@ -42,6 +47,15 @@ where
         /// Boxed so that the common, synchronous path keeps a small future.
         waiting: Option<Box<(Request<ReqB>, S)>>,
         shared: Arc<Shared<T, R, E>>,
+        observation: Option<Observation>,
+    },
+    /// The token is good; your hook decides.
+    Hooking {
+        hook: HookFuture,
+        claims: Option<Claims<T>>,
+        waiting: Option<Box<(Request<ReqB>, S)>>,
+        shared: Arc<Shared<T, R, E>>,
+        observation: Option<Observation>,
     },
     /// Waiting for the inner service.
     Inner {
@@ -76,13 +90,56 @@ where
         request: Request<ReqB>,
         service: S,
         shared: Arc<Shared<T, R, E>>,
+        observation: Observation,
     ) -> Self {
         ResponseFuture {
             state: State::Authorizing {
                 check,
                 waiting: Some(Box::new((request, service))),
                 shared,
+                observation: Some(observation),
             },
+        }
+    }
+
+    pub(crate) fn hooking(
+        hook: HookFuture,
+        claims: Claims<T>,
+        request: Request<ReqB>,
+        service: S,
+        shared: Arc<Shared<T, R, E>>,
+        observation: Observation,
+    ) -> Self {
+        ResponseFuture {
+            state: State::hooking(
+                hook,
+                claims,
+                Box::new((request, service)),
+                shared,
+                Some(observation),
+            ),
+        }
+    }
+}
+
+impl<S, ReqB, T, R, E> State<S, ReqB, T, R, E>
+where
+    S: Service<Request<ReqB>>,
+    R: KeyResolver,
+{
+    fn hooking(
+        hook: HookFuture,
+        claims: Claims<T>,
+        waiting: Box<(Request<ReqB>, S)>,
+        shared: Arc<Shared<T, R, E>>,
+        observation: Option<Observation>,
+    ) -> Self {
+        State::Hooking {
+            hook,
+            claims: Some(claims),
+            waiting: Some(waiting),
+            shared,
+            observation,
         }
     }
 }
@@ -108,20 +165,68 @@ where
                     check,
                     waiting,
                     shared,
+                    observation,
                 } => {
-                    let verdict = ready!(Pin::new(check).poll(cx));
-                    let (mut request, mut service) =
-                        *waiting.take().expect("polled after completion");
-                    match verdict {
-                        Ok(claims) => {
+                    let verdict = {
+                        let observation = observation.as_ref().expect("polled after completion");
+                        ready!(observation.within(|| Pin::new(&mut *check).poll(cx)))
+                    };
+                    let observation = observation.take().expect("polled after completion");
+                    let waiting = waiting.take().expect("polled after completion");
+                    match (verdict, &shared.hook) {
+                        (Ok(claims), Some(hook)) => {
+                            let hook = observation.within(|| hook(claims.clone()));
+                            let shared = Arc::clone(shared);
+                            State::hooking(hook, claims, waiting, shared, Some(observation))
+                        }
+                        (Ok(claims), None) => {
+                            observation.accepted(&claims);
+                            let (mut request, mut service) = *waiting;
                             request.extensions_mut().insert(claims);
                             State::Inner {
                                 future: service.call(request),
                             }
                         }
-                        Err(error) => State::Refused {
-                            response: Some(shared.refuse(error, request.headers())),
-                        },
+                        (Err(error), _) => {
+                            observation.rejected(&error);
+                            State::Refused {
+                                response: Some(shared.refuse(error, waiting.0.headers())),
+                            }
+                        }
+                    }
+                }
+                StateProj::Hooking {
+                    hook,
+                    claims,
+                    waiting,
+                    shared,
+                    observation,
+                } => {
+                    let decided = {
+                        let observation = observation.as_ref().expect("polled after completion");
+                        ready!(observation.within(|| hook.as_mut().poll(cx)))
+                    };
+                    let observation = observation.take().expect("polled after completion");
+                    let claims = claims.take().expect("polled after completion");
+                    let (mut request, mut service) =
+                        *waiting.take().expect("polled after completion");
+                    match decided {
+                        Ok(found) => {
+                            observation.accepted(&claims);
+                            let extensions = request.extensions_mut();
+                            extensions.insert(claims);
+                            extensions.extend(found);
+                            State::Inner {
+                                future: service.call(request),
+                            }
+                        }
+                        Err(error) => {
+                            let error = trace(error);
+                            observation.rejected(&error);
+                            State::Refused {
+                                response: Some(shared.refuse(error, request.headers())),
+                            }
+                        }
                     }
                 }
             };
@@ -138,6 +243,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Authorizing { .. } => "authorizing",
+            State::Hooking { .. } => "hooking",
             State::Inner { .. } => "inner service",
             State::Refused { .. } => "refused",
         };

@@ -45,16 +45,21 @@ pub struct JwtAuthLayer<T, R = StaticKey, E = DefaultResponder> {
 }
 
 impl<T, R, E> JwtAuthLayer<T, R, E> {
-    pub(crate) fn new(validator: Validator<T, R>, parts: LayerParts<E>) -> Self {
+    pub(crate) fn new(validator: Validator<T, R>, parts: LayerParts<T, E>) -> Self {
         JwtAuthLayer {
             shared: Arc::new(Shared {
                 validator,
                 options: parts.options,
                 responder: parts.responder,
                 challenge: Arc::new(parts.challenge),
+                hook: parts.hook,
             }),
             metadata: parts.metadata,
         }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<T, R, E>> {
+        &self.shared
     }
 
     /// The validator inside, to check tokens that do not come with a request.

@@ -65,6 +65,9 @@ pub mod dpop;
 mod error;
 mod future;
 mod header;
+mod hook;
+#[cfg(feature = "introspection")]
+pub mod introspection;
 #[cfg(feature = "issue")]
 pub mod issue;
 mod json;
@@ -74,8 +77,11 @@ mod jws;
 mod key;
 mod layer;
 mod metadata;
+mod observe;
+mod require;
 mod response;
 pub mod revocation;
+mod roles;
 mod rules;
 mod service;
 mod shared;
@@ -97,7 +103,9 @@ pub use key::{
 };
 pub use layer::JwtAuthLayer;
 pub use metadata::{ResourceMetadata, ResourceMetadataService};
+pub use require::{Require, RequireLayer, Requirement};
 pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};
+pub use roles::Roles;
 pub use service::JwtAuth;
 pub use source::TokenSource;
 pub use validator::Validator;

@@ -7,6 +7,7 @@ use crate::claims::RegisteredClaims;
 use crate::error::{AuthError, reason};
 use crate::header::{TokenHeader, typ_matches};
 use crate::key::AlgorithmSet;
+use crate::roles::ClaimPath;
 
 /// The validation options.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub(crate) struct Rules {
     pub(crate) token_type: Option<String>,
     /// Required scopes and, for the 403 answer, the same joined by spaces.
     pub(crate) scopes: Option<(Vec<String>, Arc<str>)>,
+    /// Where the roles are read from.
+    pub(crate) roles_claim: ClaimPath,
 }
 
 /// Registered claims that must be present, as bits.
@@ -157,6 +160,7 @@ mod tests {
             max_token_size: 8192,
             token_type: Some("access".into()),
             scopes: None,
+            roles_claim: ClaimPath::roles(),
         }
     }
 

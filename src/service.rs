@@ -12,6 +12,7 @@ use tower_service::Service;
 use crate::dpop::{DpopMode, Target};
 use crate::error::{reason, trace};
 use crate::future::ResponseFuture;
+use crate::observe::Observation;
 use crate::key::KeyResolver;
 use crate::response::{ErrorResponder, is_grpc};
 use crate::shared::Shared;
@@ -62,37 +63,56 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        let observation = Observation::start();
         let shared = &self.shared;
         let options = &shared.options;
         if options.cors_preflight && is_bodiless_preflight(&request) {
+            observation.anonymous();
             return ResponseFuture::inner(self.inner.call(request));
         }
         let validator = &shared.validator;
         let dpop = validator.dpop_mode() != DpopMode::Disabled;
-        let verdict = match source::extract(&options.sources, request.headers(), dpop) {
-            Ok(Some(presented)) => {
-                let target = Target {
-                    method: request.method(),
-                    uri: request.uri(),
-                    headers: request.headers(),
-                };
-                validator.check(presented, Some(target))
+        let verdict = observation.within(|| {
+            match source::extract(&options.sources, request.headers(), dpop) {
+                Ok(Some(presented)) => {
+                    let target = Target {
+                        method: request.method(),
+                        uri: request.uri(),
+                        headers: request.headers(),
+                    };
+                    Some(validator.check(presented, Some(target)))
+                }
+                Ok(None) if options.optional => None,
+                Ok(None) => Some(Verdict::Done(Err(trace(reason::NO_TOKEN)))),
+                Err(error) => Some(Verdict::Done(Err(trace(error)))),
             }
-            Ok(None) if options.optional => return ResponseFuture::inner(self.inner.call(request)),
-            Ok(None) => Verdict::Done(Err(trace(reason::NO_TOKEN))),
-            Err(error) => Verdict::Done(Err(trace(error))),
+        });
+        let Some(verdict) = verdict else {
+            observation.anonymous();
+            return ResponseFuture::inner(self.inner.call(request));
         };
         match verdict {
-            Verdict::Done(Ok(claims)) => {
-                request.extensions_mut().insert(claims);
-                ResponseFuture::inner(self.inner.call(request))
-            }
+            Verdict::Done(Ok(claims)) => match &shared.hook {
+                None => {
+                    observation.accepted(&claims);
+                    request.extensions_mut().insert(claims);
+                    ResponseFuture::inner(self.inner.call(request))
+                }
+                Some(hook) => {
+                    let hook = observation.within(|| hook(claims.clone()));
+                    let ready = self.take_ready();
+                    let shared = Arc::clone(&self.shared);
+                    ResponseFuture::hooking(hook, claims, request, ready, shared, observation)
+                }
+            },
             Verdict::Done(Err(error)) => {
+                observation.rejected(&error);
                 ResponseFuture::refused(shared.refuse(error, request.headers()))
             }
             Verdict::Pending(check) => {
                 let ready = self.take_ready();
-                ResponseFuture::authorizing(check, request, ready, Arc::clone(&self.shared))
+                let shared = Arc::clone(&self.shared);
+                ResponseFuture::authorizing(check, request, ready, shared, observation)
             }
         }
     }

@@ -8,6 +8,7 @@ use http::{HeaderMap, Response};
 
 use crate::challenge::{Challenge, used_dpop_scheme};
 use crate::error::AuthError;
+use crate::hook::Hook;
 use crate::metadata::ResourceMetadata;
 use crate::response::ErrorResponder;
 use crate::source::TokenSource;
@@ -20,14 +21,17 @@ pub(crate) struct Shared<T, R, E> {
     pub(crate) responder: E,
     /// What every refusal's challenge says about the schemes accepted.
     pub(crate) challenge: Arc<Challenge>,
+    /// Your step after verification, if any.
+    pub(crate) hook: Option<Hook<T>>,
 }
 
 /// What the builder hands the layer beside the validator.
-pub(crate) struct LayerParts<E> {
+pub(crate) struct LayerParts<T, E> {
     pub(crate) options: LayerOptions,
     pub(crate) responder: E,
     pub(crate) challenge: Challenge,
     pub(crate) metadata: Option<ResourceMetadata>,
+    pub(crate) hook: Option<Hook<T>>,
 }
 
 /// The layer's own options, beside validation.
@@ -67,6 +71,7 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for Shared<T, R, E> {
             .field("validator", &self.validator)
             .field("options", &self.options)
             .field("responder", &self.responder)
+            .field("hook", &self.hook.is_some())
             .finish()
     }
 }

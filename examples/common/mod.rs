@@ -45,6 +45,15 @@ impl Config {
         &self,
         scope: &str,
     ) -> Result<Option<String>, jsonwebtoken::errors::Error> {
+        self.sample_token_with(scope, |_| {})
+    }
+
+    /// A sample token whose claims `extra` may add to.
+    pub(crate) fn sample_token_with(
+        &self,
+        scope: &str,
+        extra: impl FnOnce(&mut serde_json::Value),
+    ) -> Result<Option<String>, jsonwebtoken::errors::Error> {
         let Some(secret) = &self.secret else {
             return Ok(None);
         };
@@ -60,6 +69,7 @@ impl Config {
         if let Some(aud) = &self.audience {
             claims["aud"] = aud.as_str().into();
         }
+        extra(&mut claims);
         let key = EncodingKey::from_secret(secret.as_bytes())?;
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).map(Some)
     }

@@ -2,6 +2,7 @@
 //! The DPoP and RFC 9728 options are in `discovery`.
 
 mod discovery;
+mod extras;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -23,6 +24,7 @@ use crate::shared::{LayerOptions, LayerParts};
 use crate::source::TokenSource;
 use crate::validator::{ClaimCheck, Validator};
 use discovery::{Discovered, Discovery};
+use extras::{Built, Extras};
 
 /// Configures a [`JwtAuthLayer`] ([`build`](Self::build)) or a bare [`Validator`]
 /// ([`build_validator`](Self::build_validator)).
@@ -62,6 +64,7 @@ pub struct JwtAuthBuilder<T, R, E = DefaultResponder> {
     checks: Vec<ClaimCheck<T>>,
     options: LayerOptions,
     discovery: Discovery,
+    extras: Extras<T>,
     responder: E,
     /// The first invalid option, reported by `build`.
     invalid: Option<ConfigError>,
@@ -100,6 +103,7 @@ impl<T, R: KeyResolver> JwtAuthBuilder<T, R> {
             checks: Vec::new(),
             options: LayerOptions::default(),
             discovery: Discovery::default(),
+            extras: Extras::default(),
             responder: DefaultResponder::default(),
             invalid: None,
             _claims: PhantomData,
@@ -288,6 +292,7 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
             checks: self.checks,
             options: self.options,
             discovery: self.discovery,
+            extras: self.extras,
             responder,
             invalid: self.invalid,
             _claims: PhantomData,
@@ -315,7 +320,7 @@ where
         self.into_parts().map(|(validator, _)| validator)
     }
 
-    fn into_parts(self) -> Result<(Validator<T, R>, LayerParts<E>), ConfigError> {
+    fn into_parts(self) -> Result<(Validator<T, R>, LayerParts<T, E>), ConfigError> {
         if let Some(invalid) = self.invalid {
             return Err(invalid);
         }
@@ -349,6 +354,7 @@ where
             challenge,
             metadata,
         } = self.discovery.build(&issuers, bearer_header)?;
+        let Built { roles_claim, hook } = self.extras.build()?;
         let rules = Rules {
             algorithms: self.algorithms,
             issuers,
@@ -359,6 +365,7 @@ where
             max_token_size: self.max_token_size,
             token_type: self.token_type,
             scopes,
+            roles_claim,
         };
         let validator = Validator::new(
             self.resolver,
@@ -373,6 +380,7 @@ where
             responder: self.responder,
             challenge,
             metadata,
+            hook,
         };
         Ok((validator, parts))
     }
@@ -404,6 +412,7 @@ impl<T, R: fmt::Debug, E: fmt::Debug> fmt::Debug for JwtAuthBuilder<T, R, E> {
             .field("claim_checks", &self.checks.len())
             .field("options", &self.options)
             .field("discovery", &self.discovery)
+            .field("extras", &self.extras)
             .field("responder", &self.responder)
             .finish()
     }

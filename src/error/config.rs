@@ -53,6 +53,12 @@ pub enum ConfigError {
     /// A URL in the resource metadata (an authorization server) that is not absolute
     /// `http` or `https`, or a metadata value that is not printable ASCII.
     InvalidMetadata(String),
+    /// A roles claim path with an empty segment (`realm_access..roles`, `""`).
+    InvalidClaimPath(String),
+    /// An introspection endpoint (RFC 7662) that is not an absolute `https` URL without
+    /// credentials or fragment, a client credential that cannot be sent, or an HTTP
+    /// client that could not be made. Never shows a secret.
+    InvalidIntrospection(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -95,6 +101,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidMetadata(value) => {
                 write!(f, "resource metadata value {value:?} is not usable")
+            }
+            ConfigError::InvalidClaimPath(path) => {
+                write!(f, "claim path {path:?} has an empty segment")
+            }
+            ConfigError::InvalidIntrospection(why) => {
+                write!(f, "unusable introspection configuration: {why}")
             }
         }
     }

@@ -77,6 +77,88 @@ pub enum ErrorKind {
     UseDpopNonce,
     /// The DPoP replay store could not be asked; the request is refused (503).
     ReplayCheckUnavailable,
+    /// Your [`on_validated`](crate::JwtAuthBuilder::on_validated) hook refused the
+    /// token, a disabled user say (401 `invalid_token`). A hook refuses with 403 by
+    /// returning [`ErrorKind::ClaimCheckFailed`] instead.
+    RefusedByHook,
+    /// Your hook could not decide (its user store is down): 503, never a pass.
+    HookUnavailable,
+    /// The authorization server says the opaque token is not active (RFC 7662 §2.2: 401
+    /// `invalid_token`).
+    Inactive,
+    /// The introspection endpoint could not be asked, or answered with an error or
+    /// something that is not an introspection response (503).
+    IntrospectionUnavailable,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    #[cfg(any(test, feature = "metrics"))]
+    pub(crate) const ALL: [ErrorKind; 28] = [
+        ErrorKind::MissingToken,
+        ErrorKind::InvalidRequest,
+        ErrorKind::TooLarge,
+        ErrorKind::Malformed,
+        ErrorKind::AlgorithmNotAllowed,
+        ErrorKind::UnsupportedCritical,
+        ErrorKind::InvalidType,
+        ErrorKind::UnknownKey,
+        ErrorKind::InvalidSignature,
+        ErrorKind::InvalidClaims,
+        ErrorKind::MissingClaim,
+        ErrorKind::Expired,
+        ErrorKind::NotYetValid,
+        ErrorKind::InvalidIssuer,
+        ErrorKind::InvalidAudience,
+        ErrorKind::InsufficientScope,
+        ErrorKind::ClaimCheckFailed,
+        ErrorKind::KeyUnavailable,
+        ErrorKind::Revoked,
+        ErrorKind::RevocationUnavailable,
+        ErrorKind::InvalidDpopProof,
+        ErrorKind::InvalidDpopBinding,
+        ErrorKind::UseDpopNonce,
+        ErrorKind::ReplayCheckUnavailable,
+        ErrorKind::RefusedByHook,
+        ErrorKind::HookUnavailable,
+        ErrorKind::Inactive,
+        ErrorKind::IntrospectionUnavailable,
+    ];
+
+    /// The kind in snake_case (`expired`, `invalid_signature`, …): the `reason` label of
+    /// the `metrics` feature's counters, stable across releases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MissingToken => "missing_token",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::AlgorithmNotAllowed => "algorithm_not_allowed",
+            ErrorKind::UnsupportedCritical => "unsupported_critical",
+            ErrorKind::InvalidType => "invalid_type",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::InvalidSignature => "invalid_signature",
+            ErrorKind::InvalidClaims => "invalid_claims",
+            ErrorKind::MissingClaim => "missing_claim",
+            ErrorKind::Expired => "expired",
+            ErrorKind::NotYetValid => "not_yet_valid",
+            ErrorKind::InvalidIssuer => "invalid_issuer",
+            ErrorKind::InvalidAudience => "invalid_audience",
+            ErrorKind::InsufficientScope => "insufficient_scope",
+            ErrorKind::ClaimCheckFailed => "claim_check_failed",
+            ErrorKind::KeyUnavailable => "key_unavailable",
+            ErrorKind::Revoked => "revoked",
+            ErrorKind::RevocationUnavailable => "revocation_unavailable",
+            ErrorKind::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorKind::InvalidDpopBinding => "invalid_dpop_binding",
+            ErrorKind::UseDpopNonce => "use_dpop_nonce",
+            ErrorKind::ReplayCheckUnavailable => "replay_check_unavailable",
+            ErrorKind::RefusedByHook => "refused_by_hook",
+            ErrorKind::HookUnavailable => "hook_unavailable",
+            ErrorKind::Inactive => "inactive",
+            ErrorKind::IntrospectionUnavailable => "introspection_unavailable",
+        }
+    }
 }
 
 /// Why a request was refused. Cheap to clone; put into the rejected response's extensions.
@@ -159,6 +241,22 @@ impl AuthError {
     pub fn with_scope(mut self, scope: impl Into<Arc<str>>) -> Self {
         self.scope = Some(scope.into());
         self
+    }
+
+    /// A hook's refusal: 401 `invalid_token` with `description` (an RFC 6750
+    /// `error_description`: printable ASCII without `"` or `\`).
+    pub fn refused(description: &'static str) -> Self {
+        Self::new(ErrorKind::RefusedByHook).with_description(description)
+    }
+
+    /// A hook's 403 `insufficient_scope`, with `description`.
+    pub fn forbidden(description: &'static str) -> Self {
+        Self::new(ErrorKind::ClaimCheckFailed).with_description(description)
+    }
+
+    /// A hook that cannot decide now: 503 (gRPC 14), never a pass.
+    pub fn unavailable() -> Self {
+        Self::new(ErrorKind::HookUnavailable)
     }
 
     /// Sets when the client may try again (`Retry-After` on a 503).
@@ -277,7 +375,9 @@ impl AuthError {
             ErrorKind::InsufficientScope | ErrorKind::ClaimCheckFailed => StatusCode::FORBIDDEN,
             ErrorKind::KeyUnavailable
             | ErrorKind::RevocationUnavailable
-            | ErrorKind::ReplayCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | ErrorKind::ReplayCheckUnavailable
+            | ErrorKind::HookUnavailable
+            | ErrorKind::IntrospectionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -289,7 +389,9 @@ impl AuthError {
             ErrorKind::MissingToken
             | ErrorKind::KeyUnavailable
             | ErrorKind::RevocationUnavailable
-            | ErrorKind::ReplayCheckUnavailable => None,
+            | ErrorKind::ReplayCheckUnavailable
+            | ErrorKind::HookUnavailable
+            | ErrorKind::IntrospectionUnavailable => None,
             ErrorKind::InvalidRequest => Some("invalid_request"),
             ErrorKind::InvalidDpopProof => Some("invalid_dpop_proof"),
             ErrorKind::UseDpopNonce => Some("use_dpop_nonce"),

@@ -89,6 +89,20 @@ pub(crate) const AUDIENCE_NOT_ACCEPTED: AuthError =
     AuthError::fixed(ErrorKind::InvalidAudience, "token audience is not accepted");
 pub(crate) const LACKS_SCOPE: AuthError =
     AuthError::fixed(ErrorKind::InsufficientScope, "token lacks a required scope");
+pub(crate) const LACKS_ROLE: AuthError =
+    AuthError::fixed(ErrorKind::InsufficientScope, "token lacks a required role");
+pub(crate) const REFUSED_BY_HOOK: AuthError =
+    AuthError::fixed(ErrorKind::RefusedByHook, "token was refused by the application");
+pub(crate) const HOOK_UNAVAILABLE: AuthError = AuthError::fixed(
+    ErrorKind::HookUnavailable,
+    "the application cannot check this token now",
+);
+pub(crate) const INACTIVE: AuthError =
+    AuthError::fixed(ErrorKind::Inactive, "token is not active");
+pub(crate) const INTROSPECTION_UNAVAILABLE: AuthError = AuthError::fixed(
+    ErrorKind::IntrospectionUnavailable,
+    "token introspection is unavailable",
+);
 pub(crate) const CLAIM_CHECK_FAILED: AuthError = AuthError::fixed(
     ErrorKind::ClaimCheckFailed,
     "token does not grant this access",
@@ -251,6 +265,10 @@ pub(crate) fn standard(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidDpopBinding => DPOP_BOUND_AS_BEARER,
         ErrorKind::UseDpopNonce => USE_DPOP_NONCE,
         ErrorKind::ReplayCheckUnavailable => REPLAY_UNAVAILABLE,
+        ErrorKind::RefusedByHook => REFUSED_BY_HOOK,
+        ErrorKind::HookUnavailable => HOOK_UNAVAILABLE,
+        ErrorKind::Inactive => INACTIVE,
+        ErrorKind::IntrospectionUnavailable => INTROSPECTION_UNAVAILABLE,
     }
     .description
 }

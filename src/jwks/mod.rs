@@ -388,6 +388,11 @@ impl Inner {
                         drop(guard);
                     });
                 }
+                #[cfg(feature = "metrics")]
+                {
+                    crate::observe::jwks_fetched(true);
+                    crate::observe::jwks_keys(snapshot.keys.len());
+                }
                 self.current.store(Some(snapshot));
                 *lock(&self.last_failure) = None;
                 self.refresh_not_before.store(0, Ordering::Relaxed);
@@ -395,6 +400,8 @@ impl Inner {
             Err(error) => {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(url = %self.url, %error, "JWKS fetch failed; keeping the previous key set");
+                #[cfg(feature = "metrics")]
+                crate::observe::jwks_fetched(false);
                 let now = Instant::now();
                 self.put_off_refresh(now, self.options.retry_after_failure);
                 *lock(&self.last_failure) = Some((now, error));

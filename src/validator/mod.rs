@@ -29,6 +29,7 @@ use crate::error::{AuthError, reason, trace};
 use crate::header::TokenHeader;
 use crate::json::{JsonError, from_object};
 use crate::jws::{Parts, Split, with_decoded};
+use crate::observe;
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
 use crate::revocation::RevocationStore;
 use crate::rules::Rules;
@@ -253,7 +254,10 @@ where
     /// disabled-user list). Anything else is a miss, and the full check gives the answer.
     fn cached(&self, token: &[u8]) -> Option<Claims<T>> {
         let cache = self.inner.cache.as_ref()?;
-        let claims = cache.get(token, |shared| self.copy_claims(token, shared))?;
+        let Some(claims) = cache.get(token, |shared| self.copy_claims(token, shared)) else {
+            observe::cache_miss();
+            return None;
+        };
         let key = claims.verified_by()?;
         let registered = claims.registered();
         let header = TokenHeader::new(claims.alg(), claims.kid());
@@ -267,8 +271,10 @@ where
             }
             && self.run_checks(&claims).is_ok();
         if good {
+            observe::cache_hit();
             Some(claims)
         } else {
+            observe::cache_miss();
             cache.remove(token);
             None
         }
@@ -279,10 +285,12 @@ where
     fn copy_claims(&self, token: &[u8], shared: &Claims<T>) -> Option<Claims<T>> {
         let token = std::str::from_utf8(token).ok()?;
         let parts = Parts::split(token).ok()?;
-        let (custom, registered) = with_decoded(parts.payload, |json| {
+        let (custom, mut registered) = with_decoded(parts.payload, |json| {
             Ok((decode_custom(json)?, decode_registered(json)?))
         })
         .ok()?;
+        // The roles were read when the token was verified: shared, not read again.
+        registered.roles = shared.registered().roles.clone();
         let kid = shared.kid().map(Box::from);
         let key = shared.verified_by().cloned();
         Some(Claims::from_parts(
@@ -361,8 +369,9 @@ where
         with_decoded(parts.payload, |json| {
             // Registered claims and scopes in one pass (checked before your type is
             // built), then your type `T`.
-            let registered = decode_registered(json)?;
+            let mut registered = decode_registered(json)?;
             self.inner.rules.check_claims(&registered, now())?;
+            registered.roles = self.inner.rules.roles_claim.read(json);
             if routed_issuer.is_some() && registered.iss.as_deref() != routed_issuer {
                 return Err(reason::ISSUER_NOT_ROUTED);
             }

@@ -28,10 +28,7 @@ fn auth<T>() -> tower_jwt_auth::JwtAuthBuilder<T, StaticKey> {
 }
 
 fn axum_app() -> Server {
-    in_process(axum_example::app(
-        auth().build().unwrap(),
-        auth().required_scopes(["admin"]).build().unwrap(),
-    ))
+    in_process(axum_example::app(auth().build().unwrap()))
 }
 
 #[tokio::test]

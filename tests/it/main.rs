@@ -15,13 +15,16 @@ mod support;
 mod fuzz_checks;
 
 mod attacks;
+mod authz;
 mod cache;
 mod dpop;
 mod examples;
 mod fuzz_regressions;
 mod grpc;
 mod http;
+mod hooks;
 mod jwks;
+mod observe;
 mod properties;
 mod redis_store;
 mod revocation;

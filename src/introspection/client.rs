@@ -1,0 +1,495 @@
+//! One RFC 7662 exchange: the form POST, the client authentication header, and the
+//! reading of the answer. No cache and no sharing here: see `cache.rs` and `mod.rs`.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderValue;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Active, Answer};
+
+/// Why an introspection gave no answer. The caller treats every one as an outage (503),
+/// never as an inactive token: a broken endpoint must not turn into refusals that look
+/// like the user's fault, nor into acceptances. Messages never hold the token or secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IntrospectError {
+    /// No complete answer within the configured timeout.
+    Timeout,
+    /// The connection or the HTTP exchange failed.
+    Transport(String),
+    /// The endpoint answered with a status other than 200.
+    Status(u16),
+    /// The body was larger than the configured maximum.
+    TooLarge,
+    /// The body was not a JSON object.
+    NotJson,
+}
+
+impl fmt::Display for IntrospectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntrospectError::Timeout => f.write_str("introspection timed out"),
+            IntrospectError::Transport(e) => write!(f, "introspection failed: {e}"),
+            IntrospectError::Status(code) => write!(f, "introspection answered HTTP {code}"),
+            IntrospectError::TooLarge => f.write_str("introspection answer larger than the cap"),
+            IntrospectError::NotJson => f.write_str("introspection answer is not a JSON object"),
+        }
+    }
+}
+
+impl StdError for IntrospectError {}
+
+/// What the answer says about its own lifetime, for the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exp {
+    /// No `exp` member, or `null`.
+    Absent,
+    /// A numeric `exp`, in Unix seconds (fractions dropped, negatives as 0).
+    At(u64),
+    /// An `exp` that is not a number: nobody can tell how long the answer holds.
+    Unusable,
+}
+
+/// An answer and its `exp`.
+#[derive(Debug)]
+pub(super) struct Reply {
+    pub(super) answer: Answer,
+    pub(super) exp: Exp,
+}
+
+/// The endpoint, how to authenticate to it, and the bounds of one exchange.
+pub(super) struct Client {
+    pub(super) http: reqwest::Client,
+    pub(super) endpoint: Url,
+    /// The `Authorization` value, marked sensitive; `None` for a public endpoint.
+    pub(super) auth: Option<HeaderValue>,
+    pub(super) timeout: Duration,
+    pub(super) max_size: usize,
+}
+
+impl Client {
+    /// POSTs `form` (from [`form_body`]) and reads the answer; the whole exchange is
+    /// bounded by the timeout.
+    pub(super) async fn introspect(&self, form: String) -> Result<Reply, IntrospectError> {
+        tokio::time::timeout(self.timeout, self.exchange(form))
+            .await
+            .unwrap_or(Err(IntrospectError::Timeout))
+    }
+
+    async fn exchange(&self, form: String) -> Result<Reply, IntrospectError> {
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(form);
+        if let Some(auth) = &self.auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let mut response = request.send().await.map_err(transport)?;
+        // An injected client may follow redirects: an answer from elsewhere is no answer.
+        if response.url() != &self.endpoint {
+            return Err(IntrospectError::Transport(
+                "the answer came from another URL (redirect)".into(),
+            ));
+        }
+        // RFC 7662 §2.2: the answer is a 200 with a JSON body; anything else is an error.
+        if response.status() != http::StatusCode::OK {
+            return Err(IntrospectError::Status(response.status().as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_size as u64)
+        {
+            return Err(IntrospectError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > self.max_size {
+                return Err(IntrospectError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse(body)
+    }
+}
+
+/// reqwest's message with its causes ("connection refused" is a cause), which never hold
+/// the body, so never the token.
+fn transport(error: reqwest::Error) -> IntrospectError {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        message.push_str(": ");
+        message.push_str(&e.to_string());
+        cause = e.source();
+    }
+    IntrospectError::Transport(message)
+}
+
+/// The members this crate reads; every other member stays in the raw bytes. A duplicate
+/// `active` or `exp` fails the parse: two answers in one are no answer.
+#[derive(Deserialize)]
+struct Members {
+    active: Option<Value>,
+    exp: Option<Value>,
+}
+
+/// Reads an answer: a JSON object, active only when `active` is the boolean `true`
+/// (RFC 7662 §2.2 makes it REQUIRED; missing, `false`, `"true"`, `1`, `null` are not
+/// active).
+pub(super) fn parse(body: Vec<u8>) -> Result<Reply, IntrospectError> {
+    // A derived struct would also accept a JSON array: insist on an object.
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(IntrospectError::NotJson);
+    }
+    let members: Members = serde_json::from_slice(&body).map_err(|_| IntrospectError::NotJson)?;
+    if members.active != Some(Value::Bool(true)) {
+        return Ok(Reply {
+            answer: Answer::Inactive,
+            exp: Exp::Absent,
+        });
+    }
+    let exp = match members.exp {
+        None => Exp::Absent,
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(secs), _) => Exp::At(secs),
+            // Negative or fractional: `as` saturates (negatives and NaN to 0).
+            (None, Some(secs)) => Exp::At(secs as u64),
+            (None, None) => Exp::Unusable,
+        },
+        Some(_) => Exp::Unusable,
+    };
+    Ok(Reply {
+        answer: Answer::Active(Active {
+            json: Arc::from(body),
+        }),
+        exp,
+    })
+}
+
+/// The request body: the token and the hint that it is an access token (RFC 7662 §2.1).
+pub(super) fn form_body(token: &str) -> String {
+    let mut body = String::with_capacity(token.len() + 40);
+    body.push_str("token=");
+    form_urlencode(token, &mut body);
+    body.push_str("&token_type_hint=access_token");
+    body
+}
+
+/// `Authorization: Basic` for a confidential client. RFC 6749 §2.3.1 (which RFC 7662 §2.1
+/// points to) encodes the id and the secret each as `application/x-www-form-urlencoded`
+/// before joining them with `:` and base64, so that a `:` in the id stays unambiguous.
+pub(super) fn basic_auth(client_id: &str, client_secret: &str) -> HeaderValue {
+    let mut pair = String::new();
+    form_urlencode(client_id, &mut pair);
+    pair.push(':');
+    form_urlencode(client_secret, &mut pair);
+    let mut value = HeaderValue::try_from(format!("Basic {}", STANDARD.encode(pair)))
+        .expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
+}
+
+/// `Authorization: Bearer`, or `None` when the token cannot be a header value.
+pub(super) fn bearer_auth(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::try_from(format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// The `application/x-www-form-urlencoded` byte serializer (WHATWG URL §5.2): ASCII
+/// alphanumerics and `*-._` stay, space becomes `+`, every other byte of the UTF-8 is `%XX`.
+fn form_urlencode(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in text.as_bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xF)]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::Introspector;
+    use super::super::tests::{Reply, Seen, serve};
+    use super::*;
+
+    fn header(seen: &Seen, name: &str) -> Option<String> {
+        seen.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn request_is_a_form_post_of_the_token_and_its_hint() {
+        let endpoint = serve(|_| Reply::active()).await;
+        let introspector = endpoint.introspector();
+        introspector.lookup("a.b+c/d=~ é&x").await.unwrap();
+        let seen = &endpoint.seen()[0];
+        assert_eq!(seen.method, http::Method::POST);
+        assert_eq!(
+            header(seen, "content-type").as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(header(seen, "accept").as_deref(), Some("application/json"));
+        assert_eq!(header(seen, "authorization"), None);
+        assert_eq!(
+            seen.body,
+            "token=a.b%2Bc%2Fd%3D%7E+%C3%A9%26x&token_type_hint=access_token"
+        );
+    }
+
+    #[tokio::test]
+    async fn basic_auth_form_encodes_id_and_secret_before_base64() {
+        let endpoint = serve(|_| Reply::active()).await;
+        let introspector = endpoint
+            .builder()
+            .client_basic("my:api%+ é", "p@ss:w%rd+ ü")
+            .build()
+            .unwrap();
+        introspector.lookup("t").await.unwrap();
+        let encoded = STANDARD.encode("my%3Aapi%25%2B+%C3%A9:p%40ss%3Aw%25rd%2B+%C3%BC");
+        let seen = &endpoint.seen()[0];
+        assert_eq!(
+            header(seen, "authorization"),
+            Some(format!("Basic {encoded}"))
+        );
+    }
+
+    #[tokio::test]
+    async fn bearer_auth_is_sent_as_given() {
+        let endpoint = serve(|_| Reply::active()).await;
+        let introspector = endpoint
+            .builder()
+            .client_bearer("rs-credential.42")
+            .build()
+            .unwrap();
+        introspector.lookup("t").await.unwrap();
+        let seen = &endpoint.seen()[0];
+        assert_eq!(
+            header(seen, "authorization").as_deref(),
+            Some("Bearer rs-credential.42")
+        );
+    }
+
+    #[tokio::test]
+    async fn active_answer_keeps_the_object_as_sent() {
+        let sent = r#"{ "active" : true, "sub":"ada", "scope":"read write", "exp":4102444800 }"#;
+        let endpoint = serve(move |_| Reply::json(sent)).await;
+        match endpoint.introspector().lookup("t").await {
+            Ok(Answer::Active(active)) => assert_eq!(&*active.json, sent.as_bytes()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn anything_but_the_boolean_true_is_inactive() {
+        let shapes = [
+            r#"{"active":false}"#,
+            r#"{"sub":"ada"}"#,
+            r#"{"active":"true"}"#,
+            r#"{"active":1}"#,
+            r#"{"active":null}"#,
+            r#"{"active":[true]}"#,
+        ];
+        // The token is the index of the shape to answer with.
+        let endpoint = serve(move |form| {
+            let i: usize = form["token=".len()..form.find('&').unwrap()]
+                .parse()
+                .unwrap();
+            Reply::json(shapes[i])
+        })
+        .await;
+        let introspector = endpoint.introspector();
+        for (i, shape) in shapes.iter().enumerate() {
+            let answer = introspector.lookup(&i.to_string()).await;
+            assert!(
+                matches!(answer, Ok(Answer::Inactive)),
+                "{shape}: {answer:?}"
+            );
+        }
+        assert_eq!(endpoint.calls(), shapes.len());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_a_json_object_is_not_json() {
+        let bodies = [
+            "garbage",
+            "",
+            "[true]",
+            r#"[{"active":true}]"#,
+            r#""active""#,
+            r#"{"active":true"#,
+            r#"{"active":false,"active":true}"#,
+        ];
+        let endpoint = serve(move |form| {
+            let i: usize = form["token=".len()..form.find('&').unwrap()]
+                .parse()
+                .unwrap();
+            Reply::json(bodies[i])
+        })
+        .await;
+        let introspector = endpoint.introspector();
+        for (i, body) in bodies.iter().enumerate() {
+            let answer = introspector.lookup(&i.to_string()).await;
+            assert!(
+                matches!(answer, Err(IntrospectError::NotJson)),
+                "{body:?}: {answer:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_status_other_than_200_is_an_error() {
+        for status in [500, 401, 204] {
+            let endpoint = serve(move |_| Reply {
+                status,
+                ..Reply::active()
+            })
+            .await;
+            let answer = endpoint.introspector().lookup("t").await;
+            assert_eq!(answer.unwrap_err(), IntrospectError::Status(status));
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        // Every answer says `Location: /elsewhere`, which the endpoint also serves.
+        let endpoint = serve(|_| Reply {
+            status: 307,
+            ..Reply::active()
+        })
+        .await;
+        let answer = endpoint.introspector().lookup("t").await;
+        assert_eq!(answer.unwrap_err(), IntrospectError::Status(307));
+        assert_eq!(endpoint.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_from_another_url_is_refused() {
+        // The first call is redirected to `/elsewhere`, which answers active.
+        let calls = AtomicUsize::new(0);
+        let endpoint = serve(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply {
+                status: 308,
+                ..Reply::active()
+            },
+            _ => Reply::active(),
+        })
+        .await;
+        // A client that follows redirects, against the advice of `http_client`.
+        let following = reqwest::Client::builder().build().unwrap();
+        let introspector = endpoint.builder().http_client(following).build().unwrap();
+        let answer = introspector.lookup("t").await;
+        assert_eq!(
+            endpoint.calls(),
+            2,
+            "the client did not follow the redirect"
+        );
+        assert!(
+            matches!(answer, Err(IntrospectError::Transport(_))),
+            "{answer:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_too_large() {
+        for chunked in [false, true] {
+            let endpoint = serve(move |_| {
+                let mut body = br#"{"active":true,"pad":""#.to_vec();
+                body.resize(65 * 1024, b'x');
+                body.extend_from_slice(br#""}"#);
+                Reply {
+                    body,
+                    chunked,
+                    ..Reply::active()
+                }
+            })
+            .await;
+            let answer = endpoint.introspector().lookup("t").await;
+            assert_eq!(
+                answer.unwrap_err(),
+                IntrospectError::TooLarge,
+                "chunked: {chunked}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_transport_error_that_does_not_show_the_token() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+        drop(listener);
+        let introspector = Introspector::builder(url, "iss")
+            .allow_insecure_http(true)
+            .client_basic("id", "the-secret")
+            .build()
+            .unwrap();
+        let error = introspector.lookup("the-token").await.unwrap_err();
+        assert!(matches!(error, IntrospectError::Transport(_)), "{error:?}");
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains("the-token") && !shown.contains("the-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn exp_is_read_when_it_is_a_number() {
+        let exp = |body: &str| parse(body.as_bytes().to_vec()).unwrap().exp;
+        assert_eq!(exp(r#"{"active":true}"#), Exp::Absent);
+        assert_eq!(
+            exp(r#"{"active":true,"exp":1700000000}"#),
+            Exp::At(1_700_000_000)
+        );
+        assert_eq!(
+            exp(r#"{"active":true,"exp":1700000000.9}"#),
+            Exp::At(1_700_000_000)
+        );
+        assert_eq!(exp(r#"{"active":true,"exp":-5}"#), Exp::At(0));
+        assert_eq!(exp(r#"{"active":true,"exp":"1700000000"}"#), Exp::Unusable);
+        assert_eq!(exp(r#"{"active":true,"exp":{}}"#), Exp::Unusable);
+        assert_eq!(exp(r#"{"active":true,"exp":null}"#), Exp::Absent);
+    }
+
+    #[test]
+    fn form_urlencoding_keeps_only_the_safe_bytes() {
+        let mut out = String::new();
+        form_urlencode("aZ09*-._ ~!'()+:%/é", &mut out);
+        assert_eq!(out, "aZ09*-._+%7E%21%27%28%29%2B%3A%25%2F%C3%A9");
+    }
+
+    #[test]
+    fn error_messages_name_the_failure() {
+        assert_eq!(
+            IntrospectError::Status(500).to_string(),
+            "introspection answered HTTP 500"
+        );
+        assert_eq!(
+            IntrospectError::Timeout.to_string(),
+            "introspection timed out"
+        );
+    }
+}
