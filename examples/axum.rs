@@ -173,7 +173,8 @@ struct Me<'a> {
     registered: &'a tower_jwt_auth::RegisteredClaims,
     /// From the `JWT_ROLES_CLAIM` path.
     roles: Vec<&'a str>,
-    alg: tower_jwt_auth::Algorithm,
+    /// `null` for an opaque token (introspection).
+    alg: Option<tower_jwt_auth::Algorithm>,
     /// The thumbprint of the key this request proved it holds (DPoP), else `null`.
     dpop_jkt: Option<&'a str>,
 }

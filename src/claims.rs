@@ -33,7 +33,8 @@ pub struct Claims<T> {
 struct Inner<T> {
     custom: T,
     registered: RegisteredClaims,
-    alg: Algorithm,
+    /// `None` for an opaque token, checked by introspection.
+    alg: Option<Algorithm>,
     kid: Option<Box<str>>,
     /// The key whose signature check produced these claims (none for [`Claims::new`]):
     /// a cache hit asks the resolver whether it is still current, without a second
@@ -58,13 +59,13 @@ impl<T> Claims<T> {
     /// assert_eq!(claims.kid(), Some("k1"));
     /// ```
     pub fn new(custom: T, registered: RegisteredClaims, alg: Algorithm, kid: Option<&str>) -> Self {
-        Self::from_parts(custom, registered, alg, kid.map(Box::from), None)
+        Self::from_parts(custom, registered, Some(alg), kid.map(Box::from), None)
     }
 
     pub(crate) fn from_parts(
         custom: T,
         registered: RegisteredClaims,
-        alg: Algorithm,
+        alg: Option<Algorithm>,
         kid: Option<Box<str>>,
         verified_by: Option<Arc<VerificationKey>>,
     ) -> Self {
@@ -95,8 +96,9 @@ impl<T> Claims<T> {
         &self.inner.registered
     }
 
-    /// The algorithm the token was signed with.
-    pub fn alg(&self) -> Algorithm {
+    /// The algorithm the token was signed with; `None` for an opaque token that the
+    /// authorization server vouched for by introspection (feature `introspection`).
+    pub fn alg(&self) -> Option<Algorithm> {
         self.inner.alg
     }
 

@@ -116,7 +116,25 @@ impl Rules {
         {
             return Err(reason::ISSUER_NOT_ACCEPTED);
         }
-        // RFC 7519 §4.1.3: a token naming audiences is refused by a service that is none of them.
+        self.check_audience(c)?;
+        self.check_scopes(c)
+    }
+
+    /// For an introspection answer (RFC 7662 §2.2): required claims, time, audience and
+    /// scopes. Its `iss` is checked against the introspector's issuer instead, and its
+    /// `token_type` is an OAuth token type (`Bearer`), not the JWT claim of that name.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn check_introspected(&self, c: &RegisteredClaims, now: u64) -> Result<(), AuthError> {
+        if let Some(missing) = self.required.missing(c) {
+            return Err(missing);
+        }
+        self.check_time(c, now)?;
+        self.check_audience(c)?;
+        self.check_scopes(c)
+    }
+
+    /// RFC 7519 §4.1.3: a token naming audiences is refused by a service that is none of them.
+    fn check_audience(&self, c: &RegisteredClaims) -> Result<(), AuthError> {
         let audience_ok = if self.audiences.is_empty() {
             c.aud.is_empty()
         } else {
@@ -124,10 +142,11 @@ impl Rules {
                 .iter()
                 .any(|a| self.audiences.iter().any(|mine| mine == a))
         };
-        if !audience_ok {
-            return Err(reason::AUDIENCE_NOT_ACCEPTED);
+        if audience_ok {
+            Ok(())
+        } else {
+            Err(reason::AUDIENCE_NOT_ACCEPTED)
         }
-        self.check_scopes(c)
     }
 
     /// Every required scope granted, by `scope` or `scp` (RFC 6750 §3.1: else 403).

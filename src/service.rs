@@ -139,6 +139,12 @@ fn is_bodiless_preflight<B>(request: &Request<B>) -> bool {
         && !is_grpc(headers)
 }
 
+/// An authenticated gRPC service keeps its name, so tonic routes to it (`add_service`).
+#[cfg(feature = "tonic")]
+impl<S: tonic::server::NamedService, T, R, E> tonic::server::NamedService for JwtAuth<S, T, R, E> {
+    const NAME: &'static str = S::NAME;
+}
+
 impl<S: Clone, T, R, E> Clone for JwtAuth<S, T, R, E> {
     fn clone(&self) -> Self {
         JwtAuth {

@@ -10,11 +10,16 @@ use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError};
 use crate::hook::{Hook, hook};
 use crate::roles::ClaimPath;
+use crate::validator::Introspectors;
+#[cfg(feature = "introspection")]
+use crate::introspection::Introspector;
 
 /// Roles, hook and introspection options.
 pub(super) struct Extras<T> {
     roles_claim: Option<String>,
     hook: Option<Hook<T>>,
+    #[cfg(feature = "introspection")]
+    introspectors: Vec<Introspector>,
 }
 
 impl<T> Default for Extras<T> {
@@ -22,6 +27,8 @@ impl<T> Default for Extras<T> {
         Extras {
             roles_claim: None,
             hook: None,
+            #[cfg(feature = "introspection")]
+            introspectors: Vec::new(),
         }
     }
 }
@@ -31,7 +38,7 @@ impl<T> std::fmt::Debug for Extras<T> {
         f.debug_struct("Extras")
             .field("roles_claim", &self.roles_claim)
             .field("hook", &self.hook.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,6 +46,7 @@ impl<T> std::fmt::Debug for Extras<T> {
 pub(super) struct Built<T> {
     pub(super) roles_claim: ClaimPath,
     pub(super) hook: Option<Hook<T>>,
+    pub(super) introspectors: Introspectors,
 }
 
 impl<T> Extras<T> {
@@ -50,6 +58,10 @@ impl<T> Extras<T> {
         Ok(Built {
             roles_claim,
             hook: self.hook,
+            #[cfg(feature = "introspection")]
+            introspectors: self.introspectors.into(),
+            #[cfg(not(feature = "introspection"))]
+            introspectors: (),
         })
     }
 }
@@ -98,6 +110,34 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
         Fut: Future<Output = Result<Extensions, AuthError>> + Send + 'static,
     {
         self.extras.hook = Some(hook(on_validated));
+        self
+    }
+
+    /// Opaque (non-JWT) tokens are checked by RFC 7662 introspection at `introspector`
+    /// (feature `introspection`), beside the JWTs the resolver's keys verify: one layer
+    /// accepts both. A token that is not three dot-separated parts goes to the endpoints
+    /// in the order added, until one says it is active; its answer must name that
+    /// endpoint's issuer (or none), and then meets the same rules as a JWT's claims
+    /// (required claims, time, audience, scopes, claim checks, DPoP binding `cnf.jkt`,
+    /// revocation, the hook). Inactive → 401; an endpoint that cannot be asked, and no
+    /// other saying active → 503.
+    ///
+    /// ```
+    /// use tower_jwt_auth::introspection::Introspector;
+    /// use tower_jwt_auth::{Algorithm, JwtAuthLayer, StaticKey};
+    ///
+    /// let introspector = Introspector::builder("https://id.example/oauth2/introspect", "https://id.example/")
+    ///     .client_basic("orders-api", "its secret")
+    ///     .build()?;
+    /// let auth = JwtAuthLayer::<serde_json::Value>::builder(StaticKey::hmac(Algorithm::HS256, &[7; 32])?)
+    ///     .algorithms([Algorithm::HS256])
+    ///     .introspection(introspector)
+    ///     .build()?;
+    /// # Ok::<(), tower_jwt_auth::ConfigError>(())
+    /// ```
+    #[cfg(feature = "introspection")]
+    pub fn introspection(mut self, introspector: Introspector) -> Self {
+        self.extras.introspectors.push(introspector);
         self
     }
 }

@@ -354,7 +354,11 @@ where
             challenge,
             metadata,
         } = self.discovery.build(&issuers, bearer_header)?;
-        let Built { roles_claim, hook } = self.extras.build()?;
+        let Built {
+            roles_claim,
+            hook,
+            introspectors,
+        } = self.extras.build()?;
         let rules = Rules {
             algorithms: self.algorithms,
             issuers,
@@ -374,6 +378,7 @@ where
             self.revocation,
             self.cache.map(TokenCache::new),
             dpop,
+            introspectors,
         );
         let parts = LayerParts {
             options: self.options,

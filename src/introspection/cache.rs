@@ -1,17 +1,23 @@
-//! Answers kept for a while, so that a busy token costs one introspection per TTL instead
-//! of one per request.
+//! Where answers come from without asking twice: the answers kept for a while, and the
+//! exchanges under way that concurrent lookups of one token share.
 //!
 //! Keyed by the token's SHA-256: the token itself is never kept, so a heap dump of the
 //! cache holds no usable credential. Expiry is checked on read against the Unix clock;
-//! an expired entry is a miss and is removed. Errors never get here.
+//! an expired entry is a miss and is removed. Errors are shared by the waiters of their
+//! exchange, never kept.
 
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, Either, FutureExt, Shared, WeakShared};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use super::Answer;
-use super::client::Exp;
+use super::client::{self, Client, Exp, IntrospectError};
 
 /// The SHA-256 of a token.
 pub(super) type Key = [u8; 32];
@@ -21,6 +27,11 @@ pub(super) fn key(token: &str) -> Key {
     Sha256::digest(token.as_bytes()).into()
 }
 
+pub(super) type Outcome = Result<Answer, IntrospectError>;
+type Exchange = BoxFuture<'static, Outcome>;
+/// A lookup: answered at once, or waiting for an exchange it shares.
+pub(super) type Lookup = Either<Ready<Outcome>, Shared<Exchange>>;
+
 /// An answer and the Unix second from which it is stale.
 #[derive(Clone)]
 struct Entry {
@@ -28,24 +39,87 @@ struct Entry {
     until: u64,
 }
 
-/// Introspection answers, bounded in entries.
-pub(super) struct AnswerCache {
-    /// `None` when the capacity is zero: nothing is cached.
+/// Introspection answers kept (bounded in entries) and on their way.
+pub(super) struct Answers {
+    /// `None` when the capacity is zero: nothing is kept.
     entries: Option<Cache<Key, Entry>>,
     max_ttl: u64,
     negative_ttl: u64,
+    /// The exchange under way for each token, held weakly: the waiters own it, so when the
+    /// last one goes away the exchange is dropped. Its entry leaves when it finishes or is
+    /// dropped ([`Leave`]); `id` tells a newer exchange for the same token from it.
+    inflight: Mutex<HashMap<Key, InFlight>>,
+    next_id: AtomicU64,
 }
 
-impl AnswerCache {
+struct InFlight {
+    id: u64,
+    exchange: WeakShared<Exchange>,
+}
+
+impl Answers {
     pub(super) fn new(capacity: usize, max_ttl: Duration, negative_ttl: Duration) -> Self {
-        AnswerCache {
+        Answers {
             entries: (capacity > 0).then(|| Cache::new(capacity)),
             max_ttl: whole_seconds(max_ttl),
             negative_ttl: whole_seconds(negative_ttl),
+            inflight: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
         }
     }
 
-    /// The answer for `key` if one is stored and still fresh at `now`.
+    /// The answer for `token`: kept, else from the exchange under way for it, else from a
+    /// new one through `client`.
+    pub(super) fn lookup(self: &Arc<Self>, client: &Arc<Client>, token: &str) -> Lookup {
+        let key = key(token);
+        match self.get(&key, crate::clock::now()) {
+            Some(answer) => Either::Left(ready(Ok(answer))),
+            None => self.join_or_start(client, key, token),
+        }
+    }
+
+    /// Joins the exchange under way for `key`, or starts one. Deciding under the lock makes
+    /// "join or start" one step; the lock is never held across an await, and no exchange
+    /// is dropped while it is held (that would take it again, in [`Leave`]).
+    fn join_or_start(self: &Arc<Self>, client: &Arc<Client>, key: Key, token: &str) -> Lookup {
+        let mut inflight = lock(&self.inflight);
+        if let Some(exchange) = inflight.get(&key).and_then(|f| f.exchange.upgrade()) {
+            return Either::Right(exchange);
+        }
+        // An exchange that finished since the caller's miss stored its answer before it
+        // left the map: look again rather than ask twice.
+        if let Some(answer) = self.get(&key, crate::clock::now()) {
+            return Either::Left(ready(Ok(answer)));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let leave = Leave {
+            answers: Arc::clone(self),
+            key,
+            id,
+        };
+        let (client, form) = (Arc::clone(client), client::form_body(token));
+        let exchange = async move {
+            // Dropped last, once the answer is stored: see the look-again above.
+            let leave = leave;
+            let reply = client.introspect(form).await;
+            #[cfg(feature = "tracing")]
+            if let Err(error) = &reply {
+                tracing::warn!(endpoint = %client.endpoint, %error, "introspection failed");
+            }
+            let reply = reply?;
+            let now = crate::clock::now();
+            leave.answers.insert(key, &reply.answer, reply.exp, now);
+            Ok(reply.answer)
+        }
+        .boxed()
+        .shared();
+        if let Some(weak) = exchange.downgrade() {
+            inflight.insert(key, InFlight { id, exchange: weak });
+        }
+        Either::Right(exchange)
+    }
+
+    /// The answer for `key` if one is kept and still fresh at `now`.
     pub(super) fn get(&self, key: &Key, now: u64) -> Option<Answer> {
         let entries = self.entries.as_ref()?;
         let entry = entries.get(key)?;
@@ -57,7 +131,7 @@ impl AnswerCache {
         None
     }
 
-    /// Stores `answer` for as long as [`until`] allows.
+    /// Keeps `answer` for as long as [`until`](Self::until) allows.
     pub(super) fn insert(&self, key: Key, answer: &Answer, exp: Exp, now: u64) {
         if let Some(entries) = &self.entries
             && let Some(until) = self.until(answer, exp, now)
@@ -72,11 +146,11 @@ impl AnswerCache {
         }
     }
 
-    /// The first second at which `answer` is stale, or `None` to not store it.
+    /// The first second at which `answer` is stale, or `None` to not keep it.
     ///
     /// An active answer lasts until its `exp`, never longer than the maximum TTL (the
     /// authorization server may revoke the token at any moment; the TTL bounds how long we
-    /// miss that). An `exp` already past, or not a number, is not stored: the caller sees
+    /// miss that). An `exp` already past, or not a number, is not kept: the caller sees
     /// the answer once and judges it. An inactive answer lasts the negative TTL.
     fn until(&self, answer: &Answer, exp: Exp, now: u64) -> Option<u64> {
         let ttl = match answer {
@@ -93,18 +167,45 @@ impl AnswerCache {
         }
         (until > now).then_some(until)
     }
+
+    /// How many exchanges the map holds.
+    #[cfg(test)]
+    pub(super) fn in_flight(&self) -> usize {
+        lock(&self.inflight).len()
+    }
 }
 
-/// `ttl` in whole seconds, rounded up: a sub-second TTL still caches for a moment, and
-/// only zero means "not cached".
+/// Takes an exchange's entry out of the in-flight map when the exchange finishes or is
+/// dropped, unless a newer exchange for the same token has replaced it.
+struct Leave {
+    answers: Arc<Answers>,
+    key: Key,
+    id: u64,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        let mut inflight = lock(&self.answers.inflight);
+        if inflight.get(&self.key).is_some_and(|f| f.id == self.id) {
+            inflight.remove(&self.key);
+        }
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the map is still
+/// consistent (each step under the lock is one insert or remove).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `ttl` in whole seconds, rounded up: a sub-second TTL still keeps an answer for a
+/// moment, and only zero means "not kept".
 fn whole_seconds(ttl: Duration) -> u64 {
     ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::super::Active;
     use super::*;
 
@@ -114,8 +215,8 @@ mod tests {
         })
     }
 
-    fn cache(max_ttl: u64, negative_ttl: u64) -> AnswerCache {
-        AnswerCache::new(
+    fn cache(max_ttl: u64, negative_ttl: u64) -> Answers {
+        Answers::new(
             100,
             Duration::from_secs(max_ttl),
             Duration::from_secs(negative_ttl),
@@ -188,7 +289,7 @@ mod tests {
         assert!(none.get(&key("t"), 1000).is_none());
     }
 
-    fn cache_with(capacity: usize, max_ttl: u64, negative_ttl: Duration) -> AnswerCache {
-        AnswerCache::new(capacity, Duration::from_secs(max_ttl), negative_ttl)
+    fn cache_with(capacity: usize, max_ttl: u64, negative_ttl: Duration) -> Answers {
+        Answers::new(capacity, Duration::from_secs(max_ttl), negative_ttl)
     }
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Active, Answer};
+use crate::ConfigError;
 
 /// Why an introspection gave no answer. The caller treats every one as an outage (503),
 /// never as an inactive token: a broken endpoint must not turn into refusals that look
@@ -65,17 +66,112 @@ pub(super) struct Reply {
     pub(super) exp: Exp,
 }
 
+/// How the resource server authenticates to the introspection endpoint, as configured.
+#[derive(Clone)]
+pub(super) enum ClientAuth {
+    None,
+    Basic { id: String, secret: String },
+    Bearer(String),
+}
+
+impl fmt::Debug for ClientAuth {
+    /// The client id (not a secret, RFC 6749 §2.2) and the kind; never a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientAuth::None => f.write_str("None"),
+            ClientAuth::Basic { id, .. } => f
+                .debug_struct("Basic")
+                .field("client_id", id)
+                .field("client_secret", &"<redacted>")
+                .finish(),
+            ClientAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
 /// The endpoint, how to authenticate to it, and the bounds of one exchange.
 pub(super) struct Client {
-    pub(super) http: reqwest::Client,
+    http: reqwest::Client,
     pub(super) endpoint: Url,
     /// The `Authorization` value, marked sensitive; `None` for a public endpoint.
-    pub(super) auth: Option<HeaderValue>,
+    auth: Option<HeaderValue>,
+    timeout: Duration,
+    max_size: usize,
+}
+
+/// What [`Client::new`] needs besides the endpoint and the credentials.
+pub(super) struct Limits {
     pub(super) timeout: Duration,
     pub(super) max_size: usize,
+    pub(super) allow_insecure_http: bool,
 }
 
 impl Client {
+    /// Checks the endpoint (an absolute `https` URL, or `http` when allowed, without
+    /// credentials or fragment), prepares the `Authorization` value once, and makes the
+    /// default HTTP client (no redirects) unless one is given.
+    pub(super) fn new(
+        endpoint: &str,
+        auth: &ClientAuth,
+        http: Option<reqwest::Client>,
+        limits: Limits,
+    ) -> Result<Self, ConfigError> {
+        let invalid = ConfigError::InvalidIntrospection;
+        // The text may hold a password: never echo it.
+        let url = Url::parse(endpoint)
+            .map_err(|e| invalid(format!("the endpoint is not an absolute URL: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            let why = "the endpoint must not carry credentials: use client_basic";
+            return Err(invalid(why.into()));
+        }
+        if url.fragment().is_some() {
+            return Err(invalid("the endpoint must not have a fragment".into()));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if limits.allow_insecure_http => {}
+            "http" => {
+                let why = format!("the endpoint {url} is plain http: https is required");
+                return Err(invalid(why));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "the endpoint scheme {other:?} is not https"
+                )));
+            }
+        }
+        let auth = match auth {
+            ClientAuth::None => None,
+            ClientAuth::Basic { id, secret } => Some(basic_auth(id, secret)),
+            ClientAuth::Bearer(token) => Some(bearer_auth(token).ok_or_else(|| {
+                invalid("the bearer credential is not a valid header value".into())
+            })?),
+        };
+        let http = match http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| invalid(format!("the HTTP client could not be made: {e}")))?,
+        };
+        Ok(Client {
+            http,
+            endpoint: url,
+            auth,
+            timeout: limits.timeout,
+            max_size: limits.max_size,
+        })
+    }
+
+    /// How the client authenticates, for `Debug`.
+    pub(super) fn auth_kind(&self) -> &'static str {
+        match &self.auth {
+            None => "none",
+            Some(value) if value.as_bytes().starts_with(b"Basic ") => "basic",
+            Some(_) => "bearer",
+        }
+    }
+
     /// POSTs `form` (from [`form_body`]) and reads the answer; the whole exchange is
     /// bounded by the timeout.
     pub(super) async fn introspect(&self, form: String) -> Result<Reply, IntrospectError> {
@@ -191,7 +287,7 @@ pub(super) fn form_body(token: &str) -> String {
 /// `Authorization: Basic` for a confidential client. RFC 6749 §2.3.1 (which RFC 7662 §2.1
 /// points to) encodes the id and the secret each as `application/x-www-form-urlencoded`
 /// before joining them with `:` and base64, so that a `:` in the id stays unambiguous.
-pub(super) fn basic_auth(client_id: &str, client_secret: &str) -> HeaderValue {
+fn basic_auth(client_id: &str, client_secret: &str) -> HeaderValue {
     let mut pair = String::new();
     form_urlencode(client_id, &mut pair);
     pair.push(':');
@@ -203,7 +299,7 @@ pub(super) fn basic_auth(client_id: &str, client_secret: &str) -> HeaderValue {
 }
 
 /// `Authorization: Bearer`, or `None` when the token cannot be a header value.
-pub(super) fn bearer_auth(token: &str) -> Option<HeaderValue> {
+fn bearer_auth(token: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::try_from(format!("Bearer {token}")).ok()?;
     value.set_sensitive(true);
     Some(value)

@@ -39,27 +39,20 @@
 mod cache;
 mod client;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::future::{Future, Ready, ready};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, Either, FutureExt, Shared, WeakShared};
 use reqwest::Url;
 
-use self::cache::{AnswerCache, Key};
-use self::client::Client;
+use self::cache::Answers;
 pub(crate) use self::client::IntrospectError;
+use self::client::{Client, ClientAuth, Limits};
 use crate::ConfigError;
 
 /// What the authorization server said about a token.
 #[derive(Debug, Clone)]
-#[allow(
-    dead_code,
-    reason = "read by the layer's opaque-token path; until it is wired, by tests"
-)]
 pub(crate) enum Answer {
     /// `"active": true`.
     Active(Active),
@@ -81,9 +74,6 @@ impl fmt::Debug for Active {
     }
 }
 
-type Outcome = Result<Answer, IntrospectError>;
-type Exchange = BoxFuture<'static, Outcome>;
-
 /// An RFC 7662 introspection endpoint of one authorization server (issuer).
 ///
 /// Cheap to clone: clones share the HTTP client, the cache and the exchanges under way.
@@ -96,18 +86,8 @@ struct Inner {
     endpoint: String,
     issuer: String,
     options: Options,
-    client: Client,
-    cache: AnswerCache,
-    /// The exchange under way for each token, held weakly: the waiters own it, so when the
-    /// last one goes away the exchange is dropped. Its entry leaves when it finishes or is
-    /// dropped ([`Leave`]); `id` tells a newer exchange for the same token from it.
-    inflight: Mutex<HashMap<Key, InFlight>>,
-    next_id: AtomicU64,
-}
-
-struct InFlight {
-    id: u64,
-    exchange: WeakShared<Exchange>,
+    client: Arc<Client>,
+    answers: Arc<Answers>,
 }
 
 impl Introspector {
@@ -142,91 +122,12 @@ impl Introspector {
 
     /// What the server says about `token`: from the cache, else by joining the exchange
     /// under way for it, else by a new one. The future owns all it needs.
-    #[allow(
-        dead_code,
-        reason = "the entry point of the layer's opaque-token path; until it is wired, tests call it"
-    )]
-    pub(crate) fn lookup(&self, token: &str) -> impl Future<Output = Outcome> + Send + 'static {
-        let key = cache::key(token);
-        match self.inner.cache.get(&key, crate::clock::now()) {
-            Some(answer) => Either::Left(ready(Ok(answer))),
-            None => self.inner.join_or_start(key, token),
-        }
-    }
-}
-
-impl Inner {
-    /// Joins the exchange under way for `key`, or starts one. Deciding under the lock makes
-    /// "join or start" one step; the lock is never held across an await, and no exchange
-    /// is dropped while it is held (that would take it again, in [`Leave`]).
-    fn join_or_start(
-        self: &Arc<Self>,
-        key: Key,
+    pub(crate) fn lookup(
+        &self,
         token: &str,
-    ) -> Either<Ready<Outcome>, Shared<Exchange>> {
-        let mut inflight = lock(&self.inflight);
-        if let Some(exchange) = inflight.get(&key).and_then(|f| f.exchange.upgrade()) {
-            return Either::Right(exchange);
-        }
-        // An exchange that finished since the caller's miss filled the cache before it
-        // left the map: look again rather than ask twice.
-        if let Some(answer) = self.cache.get(&key, crate::clock::now()) {
-            return Either::Left(ready(Ok(answer)));
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let leave = Leave {
-            inner: Arc::clone(self),
-            key,
-            id,
-        };
-        let form = client::form_body(token);
-        let exchange = async move {
-            let leave = leave;
-            let inner = &leave.inner;
-            let reply = inner.client.introspect(form).await;
-            match reply {
-                Ok(reply) => {
-                    let now = crate::clock::now();
-                    inner.cache.insert(key, &reply.answer, reply.exp, now);
-                    Ok(reply.answer)
-                }
-                Err(error) => {
-                    #[cfg(feature = "tracing")]
-                    tracing::warn!(endpoint = %inner.endpoint, %error, "introspection failed");
-                    Err(error)
-                }
-            }
-        }
-        .boxed()
-        .shared();
-        if let Some(weak) = exchange.downgrade() {
-            inflight.insert(key, InFlight { id, exchange: weak });
-        }
-        Either::Right(exchange)
+    ) -> impl Future<Output = Result<Answer, IntrospectError>> + Send + 'static {
+        self.inner.answers.lookup(&self.inner.client, token)
     }
-}
-
-/// Takes an exchange's entry out of the in-flight map when the exchange finishes or is
-/// dropped, unless a newer exchange for the same token has replaced it.
-struct Leave {
-    inner: Arc<Inner>,
-    key: Key,
-    id: u64,
-}
-
-impl Drop for Leave {
-    fn drop(&mut self) {
-        let mut inflight = lock(&self.inner.inflight);
-        if inflight.get(&self.key).is_some_and(|f| f.id == self.id) {
-            inflight.remove(&self.key);
-        }
-    }
-}
-
-/// A poisoned lock only means another thread panicked while holding it; the map is still
-/// consistent (each step under the lock is one insert or remove).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The options that are not secrets, shown by `Debug`.
@@ -240,28 +141,8 @@ struct Options {
     allow_insecure_http: bool,
 }
 
-/// How the resource server authenticates to the introspection endpoint.
-enum ClientAuth {
-    None,
-    Basic { id: String, secret: String },
-    Bearer(String),
-}
-
-impl fmt::Debug for ClientAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientAuth::None => f.write_str("None"),
-            ClientAuth::Basic { id, .. } => f
-                .debug_struct("Basic")
-                .field("client_id", id)
-                .field("client_secret", &"<redacted>")
-                .finish(),
-            ClientAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-        }
-    }
-}
-
 /// Options of an [`Introspector`], each with its default.
+#[derive(Clone)]
 pub struct IntrospectorBuilder {
     endpoint: String,
     issuer: String,
@@ -357,66 +238,25 @@ impl IntrospectorBuilder {
     /// or carries a user name, password or fragment, when a bearer credential is not a
     /// valid header value, or when the default HTTP client cannot be made.
     pub fn build(self) -> Result<Introspector, ConfigError> {
-        let invalid = |why: String| ConfigError::InvalidIntrospection(why);
-        // The text may hold a password: never echo it.
-        let url = Url::parse(&self.endpoint)
-            .map_err(|e| invalid(format!("the endpoint is not an absolute URL: {e}")))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid(
-                "the endpoint must not carry credentials: use client_basic".into(),
-            ));
-        }
-        if url.fragment().is_some() {
-            return Err(invalid("the endpoint must not have a fragment".into()));
-        }
-        match url.scheme() {
-            "https" => {}
-            "http" if self.options.allow_insecure_http => {}
-            "http" => {
-                return Err(invalid(format!(
-                    "the endpoint {url} is plain http: https is required"
-                )));
-            }
-            other => {
-                return Err(invalid(format!(
-                    "the endpoint scheme {other:?} is not https"
-                )));
-            }
-        }
-        let auth = match &self.auth {
-            ClientAuth::None => None,
-            ClientAuth::Basic { id, secret } => Some(client::basic_auth(id, secret)),
-            ClientAuth::Bearer(token) => Some(client::bearer_auth(token).ok_or_else(|| {
-                invalid("the bearer credential is not a valid header value".into())
-            })?),
-        };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| invalid(format!("the HTTP client could not be made: {e}")))?,
-        };
         let options = self.options;
+        let limits = Limits {
+            timeout: options.timeout,
+            max_size: options.max_response_size,
+            allow_insecure_http: options.allow_insecure_http,
+        };
+        let client = Client::new(&self.endpoint, &self.auth, self.http, limits)?;
+        let answers = Answers::new(
+            options.cache_capacity,
+            options.max_cache_ttl,
+            options.negative_cache_ttl,
+        );
         Ok(Introspector {
             inner: Arc::new(Inner {
-                client: Client {
-                    http,
-                    endpoint: url,
-                    auth,
-                    timeout: options.timeout,
-                    max_size: options.max_response_size,
-                },
-                cache: AnswerCache::new(
-                    options.cache_capacity,
-                    options.max_cache_ttl,
-                    options.negative_cache_ttl,
-                ),
                 endpoint: self.endpoint,
                 issuer: self.issuer,
                 options,
-                inflight: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(0),
+                client: Arc::new(client),
+                answers: Arc::new(answers),
             }),
         })
     }
@@ -448,15 +288,10 @@ fn without_credentials(endpoint: &str) -> String {
 
 impl fmt::Debug for Introspector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let auth = match &self.inner.client.auth {
-            None => "none",
-            Some(value) if value.as_bytes().starts_with(b"Basic ") => "basic",
-            Some(_) => "bearer",
-        };
         f.debug_struct("Introspector")
             .field("endpoint", &self.inner.endpoint)
             .field("issuer", &self.inner.issuer)
-            .field("client_auth", &auth)
+            .field("client_auth", &self.inner.client.auth_kind())
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
@@ -468,14 +303,20 @@ mod tests {
     //! the cache and the sharing of exchanges. The exchange itself: `client.rs`.
 
     use std::convert::Infallible;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use axum::body::{Body, Bytes};
     use axum::extract::State;
     use axum::http::{HeaderMap, Method, Response};
     use futures_util::future::join_all;
 
+    use super::cache::Outcome;
     use super::*;
+
+    fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        mutex.lock().unwrap()
+    }
 
     /// How the endpoint answers one request.
     pub(super) struct Reply {
@@ -614,7 +455,7 @@ mod tests {
     }
 
     fn in_flight(introspector: &Introspector) -> usize {
-        lock(&introspector.inner.inflight).len()
+        introspector.inner.answers.in_flight()
     }
 
     #[tokio::test]
@@ -701,12 +542,14 @@ mod tests {
         assert_eq!(endpoint.calls(), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_lookups_of_one_token_share_one_call() {
         let endpoint = serve(|_| Reply::active().after(Duration::from_millis(300))).await;
         let introspector = endpoint.introspector();
-        let outcomes = join_all((0..50).map(|_| introspector.lookup("t"))).await;
-        assert!(outcomes.iter().all(is_active));
+        // Spawned: the lookup future is 'static and Send, and waiters run on many threads.
+        let waiters = (0..50).map(|_| tokio::spawn(introspector.lookup("t")));
+        let outcomes = join_all(waiters).await;
+        assert!(outcomes.into_iter().all(|o| is_active(&o.unwrap())));
         assert_eq!(endpoint.calls(), 1);
         assert_eq!(in_flight(&introspector), 0);
     }

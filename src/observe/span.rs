@@ -27,7 +27,9 @@ pub(super) fn accepted<T>(span: &tracing::Span, claims: &Claims<T>) {
         return;
     }
     span.record("outcome", "accepted");
-    span.record("alg", tracing::field::debug(claims.alg()));
+    if let Some(alg) = claims.alg() {
+        span.record("alg", tracing::field::debug(alg));
+    }
     if let Some(kid) = claims.kid() {
         span.record("kid", kid);
     }

@@ -103,6 +103,12 @@ where
     }
 }
 
+/// A guarded gRPC service keeps its name, so tonic routes to it (`add_service`).
+#[cfg(feature = "tonic")]
+impl<S: tonic::server::NamedService, T, R, E> tonic::server::NamedService for Require<S, T, R, E> {
+    const NAME: &'static str = S::NAME;
+}
+
 impl<T, R, E> Clone for RequireLayer<T, R, E> {
     fn clone(&self) -> Self {
         RequireLayer {

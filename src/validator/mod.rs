@@ -6,6 +6,8 @@
 //! (registered and yours) → your claim checks → DPoP binding → revocation → proof replay. [`Validator::check`] runs it as far as it can without waiting and returns a
 //! [`Verdict`]: done, or a [`PendingCheck`] that owns what the rest needs.
 
+#[cfg(feature = "introspection")]
+mod opaque;
 mod pending;
 mod stores;
 
@@ -80,8 +82,17 @@ struct Inner<T, R> {
     revocation: Option<Arc<dyn RevocationStore>>,
     cache: Option<TokenCache<T>>,
     dpop: DpopPolicy,
+    /// Endpoints for opaque tokens (feature `introspection`).
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    introspectors: Introspectors,
     _claims: PhantomData<fn() -> T>,
 }
+
+#[cfg(feature = "introspection")]
+pub(crate) use opaque::Introspectors;
+/// Without the `introspection` feature, there are none.
+#[cfg(not(feature = "introspection"))]
+pub(crate) type Introspectors = ();
 
 /// What [`Validator::check`] decided without waiting.
 pub(crate) enum Verdict<T, R: KeyResolver> {
@@ -113,6 +124,7 @@ where
         revocation: Option<Arc<dyn RevocationStore>>,
         cache: Option<TokenCache<T>>,
         dpop: DpopPolicy,
+        introspectors: Introspectors,
     ) -> Self {
         Validator {
             inner: Arc::new(Inner {
@@ -122,6 +134,7 @@ where
                 revocation,
                 cache,
                 dpop,
+                introspectors,
                 _claims: PhantomData,
             }),
         }
@@ -167,6 +180,12 @@ where
             Ok(proof) => proof,
             Err(error) => return Verdict::Done(settle(Err(error))),
         };
+        #[cfg(feature = "introspection")]
+        if let Ok(text) = token.scan()
+            && self.is_opaque(text)
+        {
+            return self.check_opaque(text, proof);
+        }
         if let Some(hit) = self.cached(token.bytes()) {
             return self.after_verification(None, hit, proof);
         }
@@ -260,7 +279,7 @@ where
         };
         let key = claims.verified_by()?;
         let registered = claims.registered();
-        let header = TokenHeader::new(claims.alg(), claims.kid());
+        let header = TokenHeader::new(claims.alg()?, claims.kid());
         let resolver = &self.inner.resolver;
         let good = self.inner.rules.check_time(registered, now()).is_ok()
             && if resolver.wants_issuer() {
@@ -348,7 +367,7 @@ where
         let (custom, registered, key) = self
             .verify_signed(Parts::at(token, split), alg, routed_issuer.as_deref(), key)
             .map_err(|e| e.with_token(alg, kid.as_deref()))?;
-        let claims = Claims::from_parts(custom, registered, alg, kid, Some(key));
+        let claims = Claims::from_parts(custom, registered, Some(alg), kid, Some(key));
         self.run_checks(&claims)
             .map_err(|e| e.with_token(alg, claims.kid()))?;
         Ok(claims)

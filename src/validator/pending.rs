@@ -37,6 +37,12 @@ enum Waiting<T, F> {
         claims: Option<Claims<T>>,
         fresh: Option<Box<str>>,
     },
+    /// The introspection endpoints, for an opaque token.
+    #[cfg(feature = "introspection")]
+    Opaque {
+        lookup: super::opaque::OpaqueLookup,
+        proof: Option<VerifiedProof>,
+    },
 }
 
 impl<T, R> PendingCheck<T, R>
@@ -59,6 +65,18 @@ where
                 token: token.into(),
                 proof,
             },
+        }
+    }
+
+    #[cfg(feature = "introspection")]
+    pub(super) fn opaque(
+        validator: Validator<T, R>,
+        lookup: super::opaque::OpaqueLookup,
+        proof: Option<VerifiedProof>,
+    ) -> Self {
+        PendingCheck {
+            validator,
+            waiting: Waiting::Opaque { lookup, proof },
         }
     }
 
@@ -126,6 +144,14 @@ where
                     let (token, proof) = (std::mem::take(token), *proof);
                     if let Some(done) = this.key_arrived(meta, key, token, proof) {
                         return Poll::Ready(done);
+                    }
+                }
+                #[cfg(feature = "introspection")]
+                Waiting::Opaque { lookup, proof } => {
+                    let found = ready!(lookup.as_mut().poll(cx));
+                    match this.validator.answered(found, *proof) {
+                        Verdict::Done(done) => return Poll::Ready(done),
+                        Verdict::Pending(next) => *this = next,
                     }
                 }
                 Waiting::Revocation {

@@ -85,7 +85,7 @@ pub(super) enum Lookup {
 /// A store's answer as the pipeline's: revoked is 401, a store that failed 503.
 fn revocation_verdict(
     answer: Result<bool, StoreError>,
-    alg: Algorithm,
+    alg: Option<Algorithm>,
     kid: Option<&str>,
 ) -> Result<(), AuthError> {
     let error = match answer {

@@ -43,7 +43,10 @@ stop() { # example
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- axum -----------------------------------------------------------------------------
-p=$(port); start axum "$p"
+p=$(port); mp=$(port)
+export METRICS_PORT=$mp
+start axum "$p"
+unset METRICS_PORT
 token=$(grep -m1 '^ey' "$dir/axum.out")
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 expect "GET /health without token is 200" 200 "$(code "http://127.0.0.1:$p/health")"
@@ -68,6 +71,36 @@ print(jwt.encode({"sub": "reader", "scope": "read", "exp": int(time.time()) + 60
                  sys.argv[1], algorithm="HS256"))' "dev-only-secret-change-me-0123456789abcdef")
 expect "GET /admin without scope admin is 403" 403 \
     "$(code -H "Authorization: Bearer $read_only" "http://127.0.0.1:$p/admin")"
+expect "GET /reports with role auditor (the sample token) is 200" 200 \
+    "$(code -H "Authorization: Bearer $token" "http://127.0.0.1:$p/reports")"
+expect "GET /reports without role auditor is 403 insufficient_scope" \
+    '403 Bearer realm="api", error="insufficient_scope", error_description="token lacks a required role"' \
+    "$(curl -s -D - -o /dev/null -H "Authorization: Bearer $read_only" "http://127.0.0.1:$p/reports" \
+        | tr -d '\r' | awk 'NR==1 {s=$2} tolower($1)=="www-authenticate:" && /Bearer/ {sub(/^[^:]*: /, ""); print s, $0}')"
+# Metrics: on their own loopback listener, not on the API's; counts follow the traffic.
+expect "GET /metrics on the API port is 404" 404 "$(code "http://127.0.0.1:$p/metrics")"
+metric() { # series (name{labels}) -> its value, 0 when absent
+    curl -s "http://127.0.0.1:$mp/metrics" | awk -v s="$1" '$1 == s {print $2; found=1} END {if (!found) print 0}'
+}
+accepted0=$(metric 'jwt_auth_requests_total{result="accepted"}')
+bad_sig0=$(metric 'jwt_auth_requests_total{result="rejected",reason="invalid_signature"}')
+missing0=$(metric 'jwt_auth_requests_total{result="rejected",reason="missing_token"}')
+for _ in 1 2 3; do code -H "Authorization: Bearer $token" "http://127.0.0.1:$p/me" >/dev/null; done
+code -H "Authorization: Bearer $read_only" "http://127.0.0.1:$p/reports" >/dev/null
+if [ "${token: -1}" = A ]; then forged="${token%?}E"; else forged="${token%?}A"; fi
+for _ in 1 2; do code -H "Authorization: Bearer $forged" "http://127.0.0.1:$p/me" >/dev/null; done
+code "http://127.0.0.1:$p/me" >/dev/null
+code "http://127.0.0.1:$p/health" >/dev/null
+expect "metrics: 4 more accepted (3 /me, 1 /reports refused by its guard)" 4 \
+    "$(( $(metric 'jwt_auth_requests_total{result="accepted"}') - accepted0 ))"
+expect "metrics: 2 more invalid_signature" 2 \
+    "$(( $(metric 'jwt_auth_requests_total{result="rejected",reason="invalid_signature"}') - bad_sig0 ))"
+expect "metrics: 1 more missing_token" 1 \
+    "$(( $(metric 'jwt_auth_requests_total{result="rejected",reason="missing_token"}') - missing0 ))"
+expect "metrics: cache hits are counted" yes \
+    "$([ "$(metric jwt_auth_cache_hits_total)" -gt 0 ] && echo yes || echo no)"
+expect "metrics: the decision-time histogram has a sample per validated request" yes \
+    "$(curl -s "http://127.0.0.1:$mp/metrics" | grep -q '^jwt_auth_validation_duration_seconds' && echo yes || echo no)"
 # Change the signature's last character (to another canonical one, so it still decodes).
 if [ "${token: -1}" = A ]; then tampered="${token%?}E"; else tampered="${token%?}A"; fi
 expect "a tampered token is 401" 401 \
@@ -92,6 +125,23 @@ expect "ES256 token from PyJWT with the right audience is 200" 200 \
 expect "ES256 token for another audience is 401" 401 \
     "$(code -H "Authorization: Bearer $(es_token billing)" "http://127.0.0.1:$p/me")"
 kill -TERM "$(cat "$dir/es.pid")"; wait "$(cat "$dir/es.pid")" || true
+
+# The axum example reading Keycloak's realm roles (JWT_ROLES_CLAIM=realm_access.roles).
+p=$(port)
+JWT_ROLES_CLAIM=realm_access.roles PORT=$p "$examples"/axum >"$dir/kc.out" 2>"$dir/kc.err" &
+echo $! >"$dir/kc.pid"
+for _ in $(seq 100); do grep -q '^ey' "$dir/kc.out" 2>/dev/null && break; sleep 0.1; done
+kc_token() { python3 -c '
+import jwt, json, sys, time
+claims = {"sub": "kc-user", "exp": int(time.time()) + 60, **json.loads(sys.argv[1])}
+print(jwt.encode(claims, "dev-only-secret-change-me-0123456789abcdef", algorithm="HS256"))' "$1"; }
+expect "Keycloak realm role auditor opens /reports" 200 \
+    "$(code -H "Authorization: Bearer $(kc_token '{"realm_access": {"roles": ["offline_access", "auditor"]}}')" "http://127.0.0.1:$p/reports")"
+expect "a top-level roles claim does not, with JWT_ROLES_CLAIM=realm_access.roles" 403 \
+    "$(code -H "Authorization: Bearer $(kc_token '{"roles": ["auditor"]}')" "http://127.0.0.1:$p/reports")"
+expect "the sample token puts its roles at the configured path" 200 \
+    "$(code -H "Authorization: Bearer $(grep -m1 '^ey' "$dir/kc.out")" "http://127.0.0.1:$p/reports")"
+kill -TERM "$(cat "$dir/kc.pid")"; wait "$(cat "$dir/kc.pid")" || true
 
 # --- axum with JWT_DPOP=required: DPoP (RFC 9449) and the RFC 9728 metadata -----------
 p=$(port)

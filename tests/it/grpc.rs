@@ -222,6 +222,39 @@ async fn missing_scope_is_permission_denied() {
     );
 }
 
+/// One gRPC service guarded on its own (`add_service(guard.layer(svc))`, which needs the
+/// `tonic` feature's `NamedService`), behind the server-wide layer.
+#[tokio::test]
+async fn a_guard_on_one_grpc_service_answers_permission_denied() {
+    let key = StaticKey::new(verification_key(Algorithm::HS256, Pair::A));
+    let auth = JwtAuthLayer::<TestClaims>::builder(key)
+        .algorithms([Algorithm::HS256])
+        .roles_claim("realm_access.roles")
+        .build()
+        .unwrap();
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let guard = auth.require(tower_jwt_auth::Requirement::any_of([
+        tower_jwt_auth::Requirement::scope("ops"),
+        tower_jwt_auth::Requirement::role("sre"),
+    ]));
+    let guarded = tower::Layer::layer(&guard, health);
+    let addr = serve(auth, guarded).await;
+    let reader = mint(Algorithm::HS256, Pair::A, &claims(json!({ "scope": "read" })));
+    assert_refused(check_token(addr, &reader).await, Code::PermissionDenied, &reader);
+    let ops = mint(Algorithm::HS256, Pair::A, &claims(json!({ "scope": "ops" })));
+    assert_eq!(check_token(addr, &ops).await.unwrap(), ServingStatus::Serving);
+    let sre = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &claims(json!({ "realm_access": { "roles": ["sre"] } })),
+    );
+    assert_eq!(check_token(addr, &sre).await.unwrap(), ServingStatus::Serving);
+    assert_refused(check_token(addr, "garbage").await, Code::Unauthenticated, "garbage");
+}
+
 #[tokio::test]
 async fn key_source_down_is_unavailable() {
     let resolver = |_h: &TokenHeader<'_>| std::future::ready(Err(KeyError::unavailable(None)));

@@ -34,7 +34,7 @@ async fn details(c: Claims<TestClaims>) -> Json<Value> {
         "sub": c.sub,
         "scope": c.scope,
         "exp": c.registered().exp,
-        "alg": format!("{:?}", c.alg()),
+        "alg": format!("{:?}", c.alg().unwrap()),
         "kid": c.kid(),
     }))
 }

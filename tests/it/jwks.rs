@@ -1602,3 +1602,21 @@ async fn no_store_or_no_cache_beside_a_long_max_age_means_the_minimum_ttl() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(p.hits(), 1);
 }
+
+#[tokio::test]
+async fn fetches_are_counted_by_outcome_and_the_keys_held_are_a_gauge() {
+    use metrics_util::debugging::DebuggingRecorder;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let p = Provider::start(served_set()).await;
+    let keys = options().build(p.jwks_url());
+    keys.refresh().await.unwrap();
+    p.set_mode(Mode::Status500);
+    assert_eq!(keys.refresh().await, Err(FetchError::Status(500)));
+    let got = crate::observe::recorded(&snapshotter);
+    assert_eq!(got.counters["jwt_auth_jwks_fetches_total{outcome=ok}"], 1);
+    assert_eq!(got.counters["jwt_auth_jwks_fetches_total{outcome=error}"], 1);
+    assert_eq!(got.gauges["jwt_auth_jwks_keys"], USABLE as f64);
+    assert_eq!(p.hits(), 2);
+}

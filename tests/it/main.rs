@@ -22,6 +22,7 @@ mod examples;
 mod fuzz_regressions;
 mod grpc;
 mod http;
+mod introspection;
 mod hooks;
 mod jwks;
 mod observe;
