@@ -4,14 +4,17 @@
 //! whose timings wander by ±10 %, the counts repeat to the instruction.
 //!
 //! ```text
-//! instructions <ours|warm|miss|raw> <hs256|rs256|es256|eddsa> <checks>
+//! instructions <ours|warm|miss|raw|layer|layer_metrics|layer_hook> <hs256|rs256|es256|eddsa> <checks>
 //! ```
 //!
 //! `ours` is `Validator::validate` with the cache off (the layer's cold path without the
 //! HTTP request around it); `warm` the same with the cache on, answering the same token
 //! each time; `miss` the cache on with a token never seen before each time (600 are
 //! minted whatever `checks` is, at most 600, so minting drops out of the difference); `raw` is `jsonwebtoken::decode` with the same checks (`exp`, `nbf`, `iss`,
-//! `aud`, leeway 60 s) into the same claims type, the same token.
+//! `aud`, leeway 60 s) into the same claims type, the same token. `layer` is a whole warm
+//! request through `JwtAuthLayer` (building the request, `call`, one poll, the inner
+//! service's response); `layer_metrics` the same with a Prometheus recorder installed;
+//! `layer_hook` with an `on_validated` hook that lets every request through.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -84,6 +87,9 @@ fn main() {
             jsonwebtoken::encode(&Header::new(alg), &claims, &encoding).unwrap()
         })
         .collect();
+    if let Some(variant) = who.strip_prefix("layer") {
+        return layer(variant, ours, alg, &token, checks);
+    }
     if who == "raw" {
         let mut validation = Validation::new(alg);
         validation.set_issuer(&[ISSUER]);
@@ -104,6 +110,47 @@ fn main() {
             let token = fresh.get(i).unwrap_or(&token);
             let claims = validator.validate(token).now_or_never().unwrap().unwrap();
             black_box((&claims.sub, &claims.scope));
+        }
+    }
+}
+
+/// Warm requests through the layer, polled once each (no runtime).
+fn layer(variant: &str, key: StaticKey, alg: Algorithm, token: &str, checks: usize) {
+    use std::convert::Infallible;
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service};
+
+    let builder = tower_jwt_auth::JwtAuthLayer::<Claims>::builder(key)
+        .algorithms([alg])
+        .issuer(ISSUER)
+        .audience(AUDIENCE);
+    let auth = match variant {
+        "_hook" => builder
+            .on_validated(|_| std::future::ready(Ok(http::Extensions::new())))
+            .build(),
+        _ => builder.build(),
+    }
+    .unwrap();
+    if variant == "_metrics" {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap();
+    }
+    let mut service = auth.layer(tower::service_fn(|_: http::Request<()>| {
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(())))
+    }));
+    let authorization = http::HeaderValue::try_from(format!("Bearer {token}")).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..checks.max(3) {
+        let mut request = http::Request::new(());
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, authorization.clone());
+        assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        let mut future = std::pin::pin!(service.call(request));
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(response)) => assert_eq!(response.status(), 200),
+            _ => panic!("the warm path completes at once"),
         }
     }
 }

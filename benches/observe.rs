@@ -116,7 +116,10 @@ fn benches(c: &mut Criterion) {
     group.finish();
     // The recorder saw every request of its lines, as accepted.
     let rendered = prometheus.handle().render();
-    assert!(rendered.contains("jwt_auth_requests_total{result=\"accepted\"}"), "{rendered}");
+    assert!(
+        rendered.contains("jwt_auth_requests_total{result=\"accepted\"}"),
+        "{rendered}"
+    );
 }
 
 criterion_group! {

@@ -208,6 +208,31 @@ def revocation_messages():
     return [(f"{i:02}", v) for i, v in enumerate(values)]
 
 
+def claim_answers():
+    # Byte 0 even: roles, "path\npayload"; odd: an introspection answer body.
+    roles = [
+        ("roles-entra", "roles", '{"sub":"a","roles":["Reports.Read","auditor"]}'),
+        ("roles-string", "groups", '{"groups":"staff"}'),
+        ("roles-keycloak", "realm_access.roles", '{"realm_access":{"roles":["offline_access","auditor"]}}'),
+        ("roles-client", "resource_access.api.roles", '{"resource_access":{"api":{"roles":["viewer"]},"x":{}}}'),
+        ("roles-duplicate", "roles", '{"roles":["a"],"roles":["admin"]}'),
+        ("roles-mixed", "roles", '{"roles":[1,"a",null,["b"],{"c":1},"d"]}'),
+        ("roles-escaped", "roles", '{"ro\\u006ces":["\\u0061"]}'),
+        ("roles-empty-segment", "a..b", '{"a":{"":{"b":["x"]}}}'),
+        ("roles-truncated", "roles", '{"roles":["a"]'),
+    ]
+    answers = [
+        ("answer-active", '{"active":true,"sub":"ada","scope":"read","exp":1764653000}'),
+        ("answer-inactive", '{"active":false}'),
+        ("answer-string-true", '{"active":"true"}'),
+        ("answer-duplicate", '{"active":false,"active":true}'),
+        ("answer-fractional-exp", '{"active":true,"exp":1764653000.75}'),
+        ("answer-array", '[{"active":true}]'),
+        ("answer-cnf", '{"active":true,"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}'),
+    ]
+    return [(n, "\x00" + p + "\n" + j) for n, p, j in roles] + [(n, "\x01" + b) for n, b in answers]
+
+
 def dpop_proofs():
     # Byte 0: the shape (0x80: the rest is the proof itself; 0x40: header JSON 0xFF payload
     # JSON, signed with the bound key; neither: chosen members), its low two bits the number
@@ -277,6 +302,7 @@ def main() -> None:
     write("cache_control", cache_control())
     write("revocation_messages", revocation_messages())
     write("dpop_proofs", dpop_proofs())
+    write("claim_answers", claim_answers())
     for name in ("wycheproof", "jose-cookbook"):
         shutil.copyfile(VECTORS / name / "LICENSE", CORPUS / f"LICENSE-{name}")
 

@@ -180,7 +180,7 @@ where
                             State::hooking(hook, claims, waiting, shared, Some(observation))
                         }
                         (Ok(claims), None) => {
-                            observation.accepted(&claims);
+                            observation.accepted(&claims, shared.validator.meters());
                             let (mut request, mut service) = *waiting;
                             request.extensions_mut().insert(claims);
                             State::Inner {
@@ -188,7 +188,7 @@ where
                             }
                         }
                         (Err(error), _) => {
-                            observation.rejected(&error);
+                            observation.rejected(&error, shared.validator.meters());
                             State::Refused {
                                 response: Some(shared.refuse(error, waiting.0.headers())),
                             }
@@ -212,7 +212,7 @@ where
                         *waiting.take().expect("polled after completion");
                     match decided {
                         Ok(found) => {
-                            observation.accepted(&claims);
+                            observation.accepted(&claims, shared.validator.meters());
                             let extensions = request.extensions_mut();
                             extensions.insert(claims);
                             extensions.extend(found);
@@ -222,7 +222,7 @@ where
                         }
                         Err(error) => {
                             let error = trace(error);
-                            observation.rejected(&error);
+                            observation.rejected(&error, shared.validator.meters());
                             State::Refused {
                                 response: Some(shared.refuse(error, request.headers())),
                             }

@@ -106,6 +106,9 @@ pub use metadata::{ResourceMetadata, ResourceMetadataService};
 pub use require::{Require, RequireLayer, Requirement};
 pub use response::{DefaultResponder, ErrorResponder, grpc_response, is_grpc};
 pub use roles::Roles;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use roles::read_roles;
 pub use service::JwtAuth;
 pub use source::TokenSource;
 pub use validator::Validator;

@@ -43,8 +43,10 @@ impl Roles {
 
 impl<S: Into<Box<str>>> FromIterator<S> for Roles {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let roles: Arc<[Box<str>]> = iter.into_iter().map(Into::into).collect();
-        Roles((!roles.is_empty()).then_some(roles))
+        // Through a `Vec`, which allocates nothing when there are no roles (an empty
+        // `Arc<[_]>` would).
+        let roles: Vec<Box<str>> = iter.into_iter().map(Into::into).collect();
+        Roles((!roles.is_empty()).then(|| Arc::from(roles)))
     }
 }
 
@@ -91,6 +93,14 @@ impl ClaimPath {
     }
 }
 
+/// The roles at the dotted `path` of a JSON payload as the validator reads them; `None`
+/// for a path the builder would refuse. For the fuzz targets only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub fn read_roles(path: &str, payload: &[u8]) -> Option<Vec<String>> {
+    let path = ClaimPath::parse(path).ok()?;
+    Some(path.read(payload).iter().map(str::to_owned).collect())
+}
+
 /// Walks one level of the path; at its end, collects the roles.
 struct At<'p> {
     path: &'p [Box<str>],
@@ -119,8 +129,8 @@ impl<'de> Visitor<'de> for At<'_> {
         };
         // A key on the path given twice grants nothing: parsers disagree on which wins.
         let mut seen = false;
-        while let Some(key) = map.next_key::<Key>()? {
-            if *key.0 == **first {
+        while let Some(on_path) = map.next_key_seed(KeyIs(first))? {
+            if on_path {
                 if seen {
                     return Err(de::Error::custom("duplicate key on the roles path"));
                 }
@@ -174,12 +184,26 @@ impl<'de> Visitor<'de> for At<'_> {
     }
 }
 
-/// An object key, borrowed when the JSON has no escapes in it.
-struct Key<'de>(std::borrow::Cow<'de, str>);
+/// Whether an object key is this path segment, compared where it lies: no key is copied.
+struct KeyIs<'p>(&'p str);
 
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <std::borrow::Cow<'de, str> as de::Deserialize>::deserialize(deserializer).map(Key)
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
     }
 }
 
@@ -234,7 +258,10 @@ mod tests {
 
     fn read(path: &str, json: &str) -> Vec<String> {
         let path = ClaimPath::parse(path).unwrap();
-        path.read(json.as_bytes()).iter().map(str::to_owned).collect()
+        path.read(json.as_bytes())
+            .iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     #[test]
@@ -250,7 +277,10 @@ mod tests {
         let json = r#"{"realm_access":{"roles":["offline_access","auditor"]},
             "resource_access":{"reports-api":{"roles":["viewer"]},"other":{"roles":["x"]}},
             "roles":"top"}"#;
-        assert_eq!(read("realm_access.roles", json), ["offline_access", "auditor"]);
+        assert_eq!(
+            read("realm_access.roles", json),
+            ["offline_access", "auditor"]
+        );
         assert_eq!(read("resource_access.reports-api.roles", json), ["viewer"]);
         assert!(read("resource_access.nobody.roles", json).is_empty());
         assert_eq!(read("roles", json), ["top"]);
@@ -261,7 +291,10 @@ mod tests {
         assert!(read("roles", r#"{"roles":7}"#).is_empty());
         assert!(read("roles", r#"{"roles":{"auditor":true}}"#).is_empty());
         assert!(read("roles", r#"{"roles":null}"#).is_empty());
-        assert_eq!(read("roles", r#"{"roles":[1,"a",null,["b"],{"c":1},"d"]}"#), ["a", "d"]);
+        assert_eq!(
+            read("roles", r#"{"roles":[1,"a",null,["b"],{"c":1},"d"]}"#),
+            ["a", "d"]
+        );
         // A path through a non-object, or past the roles, finds nothing.
         assert!(read("roles.x", r#"{"roles":["a"]}"#).is_empty());
         assert!(read("a.b", r#"{"a":["b"]}"#).is_empty());
@@ -272,7 +305,13 @@ mod tests {
     #[test]
     fn a_duplicated_key_on_the_path_grants_none() {
         assert!(read("roles", r#"{"roles":["a"],"roles":["admin"]}"#).is_empty());
-        assert!(read("r.roles", r#"{"r":{"roles":["a"]},"r":{"roles":["admin"]}}"#).is_empty());
+        assert!(
+            read(
+                "r.roles",
+                r#"{"r":{"roles":["a"]},"r":{"roles":["admin"]}}"#
+            )
+            .is_empty()
+        );
         // Off the path, duplicates are not this reader's business.
         assert_eq!(read("roles", r#"{"x":1,"x":2,"roles":["a"]}"#), ["a"]);
     }

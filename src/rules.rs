@@ -124,7 +124,11 @@ impl Rules {
     /// scopes. Its `iss` is checked against the introspector's issuer instead, and its
     /// `token_type` is an OAuth token type (`Bearer`), not the JWT claim of that name.
     #[cfg(feature = "introspection")]
-    pub(crate) fn check_introspected(&self, c: &RegisteredClaims, now: u64) -> Result<(), AuthError> {
+    pub(crate) fn check_introspected(
+        &self,
+        c: &RegisteredClaims,
+        now: u64,
+    ) -> Result<(), AuthError> {
         if let Some(missing) = self.required.missing(c) {
             return Err(missing);
         }

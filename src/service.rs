@@ -12,8 +12,8 @@ use tower_service::Service;
 use crate::dpop::{DpopMode, Target};
 use crate::error::{reason, trace};
 use crate::future::ResponseFuture;
-use crate::observe::Observation;
 use crate::key::KeyResolver;
+use crate::observe::Observation;
 use crate::response::{ErrorResponder, is_grpc};
 use crate::shared::Shared;
 use crate::source;
@@ -67,7 +67,7 @@ where
         let shared = &self.shared;
         let options = &shared.options;
         if options.cors_preflight && is_bodiless_preflight(&request) {
-            observation.anonymous();
+            observation.anonymous(shared.validator.meters());
             return ResponseFuture::inner(self.inner.call(request));
         }
         let validator = &shared.validator;
@@ -88,13 +88,13 @@ where
             }
         });
         let Some(verdict) = verdict else {
-            observation.anonymous();
+            observation.anonymous(shared.validator.meters());
             return ResponseFuture::inner(self.inner.call(request));
         };
         match verdict {
             Verdict::Done(Ok(claims)) => match &shared.hook {
                 None => {
-                    observation.accepted(&claims);
+                    observation.accepted(&claims, shared.validator.meters());
                     request.extensions_mut().insert(claims);
                     ResponseFuture::inner(self.inner.call(request))
                 }
@@ -106,7 +106,7 @@ where
                 }
             },
             Verdict::Done(Err(error)) => {
-                observation.rejected(&error);
+                observation.rejected(&error, shared.validator.meters());
                 ResponseFuture::refused(shared.refuse(error, request.headers()))
             }
             Verdict::Pending(check) => {

@@ -157,6 +157,30 @@ fn allocations_per_request() {
     // thumbprint and as a key) and made a key, the thumbprint's canonical JSON, two
     // normalised paths, the replay store's entry; plus the 3 of any warm request.
     assert_eq!(dpop, DPOP_WARM, "warm DPoP request");
+    // Metrics (a Prometheus recorder, the handles registered on the first request) and
+    // the hook: counting allocates nothing; a hook adds two: its boxed future, and the box
+    // that holds the request and the ready service while it runs.
+    let token = mint(Algorithm::HS256, Pair::A, &claims);
+    let layer = || {
+        JwtAuthLayer::<TestClaims>::builder(StaticKey::new(verification_key(
+            Algorithm::HS256,
+            Pair::A,
+        )))
+        .algorithms([Algorithm::HS256])
+    };
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metered = metrics::with_local_recorder(&recorder, || {
+        count(layer().build().unwrap(), &token, 4, false)
+    });
+    assert!(recorder.handle().render().contains(r#"jwt_auth_requests_total{result="accepted"} 5"#));
+    let hooked = layer()
+        .on_validated(|_| std::future::ready(Ok(http::Extensions::new())))
+        .build()
+        .unwrap();
+    let hooked = count(hooked, &token, 4, false);
+    report.push(format!("warm with metrics {metered}, with a hook {hooked}"));
+    assert_eq!(metered, 3, "warm path, Prometheus recorder installed");
+    assert_eq!(hooked, 5, "warm path with a hook");
     println!("allocations per request: {}", report.join("; "));
 }
 

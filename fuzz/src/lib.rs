@@ -1359,3 +1359,74 @@ pub fn dpop_proofs(data: &[u8]) -> bool {
     );
     false
 }
+
+/// `claim_answers`: the two new readers of claims that come from outside, as pure
+/// functions. The first byte picks one.
+///
+/// - Roles (`read_roles`): `path \n payload`. Properties: an empty path segment is refused;
+///   roles found equal those a JSON tree gives at that path (a string → itself, an array →
+///   its strings); a payload that is not JSON grants none.
+/// - Introspection answers (`introspection::parse_answer`): an answer is active only if the
+///   body is a JSON object whose `active` is the boolean `true`, and its `exp` is that
+///   object's; a body that is not an object is never active.
+pub fn claim_answers(data: &[u8]) {
+    let Some((mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        let split = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let (path, payload) = (&rest[..split], rest.get(split + 1..).unwrap_or(&[]));
+        let Ok(path) = std::str::from_utf8(path) else {
+            return;
+        };
+        let roles = tower_jwt_auth::read_roles(path, payload);
+        if path.split('.').any(str::is_empty) {
+            assert_eq!(roles, None, "{path:?}");
+            return;
+        }
+        let roles = roles.expect("a path without empty segments is accepted");
+        let tree: Option<serde_json::Value> = serde_json::from_slice(payload).ok();
+        let Some(tree) = tree else {
+            assert!(roles.is_empty(), "roles from a payload that is not JSON: {roles:?}");
+            return;
+        };
+        if roles.is_empty() {
+            // None found, or a key on the path given twice (the tree keeps the last).
+            return;
+        }
+        let mut at = &tree;
+        for segment in path.split('.') {
+            at = at.get(segment).expect("roles found where the tree has nothing");
+        }
+        let expected: Vec<String> = match at {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            other => panic!("roles from {other}"),
+        };
+        assert_eq!(roles, expected, "{path:?}");
+    } else {
+        let answer = tower_jwt_auth::introspection::parse_answer(rest);
+        let tree: Option<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_slice(rest).ok();
+        match (answer, tree) {
+            (Some((true, exp)), Some(object)) => {
+                assert_eq!(object.get("active"), Some(&serde_json::Value::Bool(true)));
+                if let Some(secs) = object.get("exp").and_then(serde_json::Value::as_u64) {
+                    assert_eq!(exp, Some(secs));
+                }
+            }
+            (Some((true, _)), None) => panic!("active, but not a JSON object"),
+            (Some((false, _)), Some(object)) => {
+                // Inactive while the tree says true only if `active` came twice.
+                if object.get("active") == Some(&serde_json::Value::Bool(true)) {
+                    let text = String::from_utf8_lossy(rest);
+                    assert!(text.matches("active").count() >= 2, "{text}");
+                }
+            }
+            (Some((false, _)), None) | (None, _) => {}
+        }
+    }
+}

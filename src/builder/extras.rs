@@ -9,10 +9,10 @@ use super::JwtAuthBuilder;
 use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError};
 use crate::hook::{Hook, hook};
-use crate::roles::ClaimPath;
-use crate::validator::Introspectors;
 #[cfg(feature = "introspection")]
 use crate::introspection::Introspector;
+use crate::roles::ClaimPath;
+use crate::validator::Introspectors;
 
 /// Roles, hook and introspection options.
 pub(super) struct Extras<T> {

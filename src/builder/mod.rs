@@ -320,7 +320,7 @@ where
         self.into_parts().map(|(validator, _)| validator)
     }
 
-    fn into_parts(self) -> Result<(Validator<T, R>, LayerParts<T, E>), ConfigError> {
+    fn into_parts(self) -> Result<Parts<T, R, E>, ConfigError> {
         if let Some(invalid) = self.invalid {
             return Err(invalid);
         }
@@ -390,6 +390,9 @@ where
         Ok((validator, parts))
     }
 }
+
+/// What a builder makes: the validator, and what the layer keeps beside it.
+type Parts<T, R, E> = (Validator<T, R>, LayerParts<T, E>);
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn is_scope_token(scope: &str) -> bool {

@@ -280,7 +280,11 @@ impl AuthError {
     }
 
     /// Records the token's `alg` and `kid` (cut to 64 bytes), for tracing and metrics.
-    pub(crate) fn with_token(mut self, alg: impl Into<Option<Algorithm>>, kid: Option<&str>) -> Self {
+    pub(crate) fn with_token(
+        mut self,
+        alg: impl Into<Option<Algorithm>>,
+        kid: Option<&str>,
+    ) -> Self {
         self.alg = alg.into();
         self.kid = kid.map(|kid| {
             let mut end = kid.len().min(KID_CONTEXT_MAX);

@@ -91,14 +91,15 @@ pub(crate) const LACKS_SCOPE: AuthError =
     AuthError::fixed(ErrorKind::InsufficientScope, "token lacks a required scope");
 pub(crate) const LACKS_ROLE: AuthError =
     AuthError::fixed(ErrorKind::InsufficientScope, "token lacks a required role");
-pub(crate) const REFUSED_BY_HOOK: AuthError =
-    AuthError::fixed(ErrorKind::RefusedByHook, "token was refused by the application");
+pub(crate) const REFUSED_BY_HOOK: AuthError = AuthError::fixed(
+    ErrorKind::RefusedByHook,
+    "token was refused by the application",
+);
 pub(crate) const HOOK_UNAVAILABLE: AuthError = AuthError::fixed(
     ErrorKind::HookUnavailable,
     "the application cannot check this token now",
 );
-pub(crate) const INACTIVE: AuthError =
-    AuthError::fixed(ErrorKind::Inactive, "token is not active");
+pub(crate) const INACTIVE: AuthError = AuthError::fixed(ErrorKind::Inactive, "token is not active");
 pub(crate) const INTROSPECTION_UNAVAILABLE: AuthError = AuthError::fixed(
     ErrorKind::IntrospectionUnavailable,
     "token introspection is unavailable",

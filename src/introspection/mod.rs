@@ -130,6 +130,19 @@ impl Introspector {
     }
 }
 
+/// How an answer's body is read: `Some((active, exp))`, or `None` for a body that is an
+/// outage (not a JSON object). For the fuzz targets only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn parse_answer(body: &[u8]) -> Option<(bool, Option<u64>)> {
+    let reply = client::parse(body.to_vec()).ok()?;
+    let exp = match reply.exp {
+        client::Exp::At(secs) => Some(secs),
+        _ => None,
+    };
+    Some((matches!(reply.answer, Answer::Active(_)), exp))
+}
+
 /// The options that are not secrets, shown by `Debug`.
 #[derive(Debug, Clone)]
 struct Options {

@@ -2,10 +2,10 @@
 //! counting a request allocates nothing: the recorder is asked for the handle by a
 //! prebuilt `Key`, never by a formatted one.
 
-use std::sync::{LazyLock, Once};
+use std::sync::{LazyLock, Once, OnceLock};
 use std::time::Duration;
 
-use metrics::{Key, Label, Level, Metadata, Unit};
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Unit};
 
 use crate::error::ErrorKind;
 
@@ -26,10 +26,15 @@ static ANONYMOUS: Key = Key::from_static_parts(REQUESTS, &ANONYMOUS_LABELS);
 static HITS: Key = Key::from_static_name(CACHE_HITS);
 static MISSES: Key = Key::from_static_name(CACHE_MISSES);
 static VALIDATION: Key = Key::from_static_name(DURATION);
+#[cfg(feature = "jwks")]
 static FETCH_OK_LABELS: [Label; 1] = [Label::from_static_parts("outcome", "ok")];
+#[cfg(feature = "jwks")]
 static FETCH_OK: Key = Key::from_static_parts(JWKS_FETCHES, &FETCH_OK_LABELS);
+#[cfg(feature = "jwks")]
 static FETCH_ERROR_LABELS: [Label; 1] = [Label::from_static_parts("outcome", "error")];
+#[cfg(feature = "jwks")]
 static FETCH_ERROR: Key = Key::from_static_parts(JWKS_FETCHES, &FETCH_ERROR_LABELS);
+#[cfg(feature = "jwks")]
 static KEYS: Key = Key::from_static_name(JWKS_KEYS);
 
 /// `result="rejected"` with each kind's `reason`, indexed by the kind's position.
@@ -47,7 +52,7 @@ static REJECTED: LazyLock<Vec<Key>> = LazyLock::new(|| {
 });
 
 /// The descriptions (Prometheus `# HELP`), given once the recorder is likely installed:
-/// at the first request.
+/// at the first request of the first layer.
 static DESCRIBED: Once = Once::new();
 
 fn describe() {
@@ -68,30 +73,74 @@ fn describe() {
     });
 }
 
-/// One request's count and its decision time.
-pub(super) fn request(rejected: Option<ErrorKind>, took: Duration) {
-    describe();
-    let key = match rejected {
-        None => &ACCEPTED,
-        Some(kind) => &REJECTED[kind as usize],
-    };
-    metrics::with_recorder(|recorder| {
-        recorder.register_counter(key, &METADATA).increment(1);
-        recorder
-            .register_histogram(&VALIDATION, &METADATA)
-            .record(took.as_secs_f64());
-    });
+/// A layer's handles, registered with the recorder on the layer's first request (by then
+/// the application has installed its recorder), so that counting afterwards is an atomic
+/// add on a handle, not a lookup by key in the recorder's registry.
+#[derive(Default)]
+pub(crate) struct Meters {
+    handles: OnceLock<Handles>,
+    /// One per kind, registered at a kind's first rejection: no series for kinds never seen.
+    rejected: [OnceLock<Counter>; ErrorKind::ALL.len()],
 }
 
-/// A request passed on unauthenticated; not a validation, so no duration.
-pub(super) fn anonymous(_took: Duration) {
-    describe();
-    metrics::with_recorder(|r| r.register_counter(&ANONYMOUS, &METADATA).increment(1));
+struct Handles {
+    accepted: Counter,
+    anonymous: Counter,
+    duration: Histogram,
+    hits: Counter,
+    misses: Counter,
 }
 
-pub(super) fn cache(hit: bool) {
-    let key = if hit { &HITS } else { &MISSES };
-    metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
+impl Meters {
+    fn handles(&self) -> &Handles {
+        self.handles.get_or_init(|| {
+            describe();
+            metrics::with_recorder(|r| Handles {
+                accepted: r.register_counter(&ACCEPTED, &METADATA),
+                anonymous: r.register_counter(&ANONYMOUS, &METADATA),
+                duration: r.register_histogram(&VALIDATION, &METADATA),
+                hits: r.register_counter(&HITS, &METADATA),
+                misses: r.register_counter(&MISSES, &METADATA),
+            })
+        })
+    }
+
+    /// One request's count and its decision time.
+    pub(super) fn request(&self, rejected: Option<ErrorKind>, took: Duration) {
+        let handles = self.handles();
+        match rejected {
+            None => handles.accepted.increment(1),
+            Some(kind) => self.rejected[kind as usize]
+                .get_or_init(|| {
+                    let key = &REJECTED[kind as usize];
+                    metrics::with_recorder(|r| r.register_counter(key, &METADATA))
+                })
+                .increment(1),
+        }
+        handles.duration.record(took.as_secs_f64());
+    }
+
+    /// A request passed on unauthenticated; not a validation, so no duration.
+    pub(super) fn anonymous(&self) {
+        self.handles().anonymous.increment(1);
+    }
+
+    pub(crate) fn cache(&self, hit: bool) {
+        let handles = self.handles();
+        if hit {
+            handles.hits.increment(1);
+        } else {
+            handles.misses.increment(1);
+        }
+    }
+}
+
+impl std::fmt::Debug for Meters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meters")
+            .field("registered", &self.handles.get().is_some())
+            .finish()
+    }
 }
 
 /// A JWKS fetch ended.

@@ -10,8 +10,23 @@ mod span;
 use crate::claims::Claims;
 use crate::error::AuthError;
 
+#[cfg(feature = "metrics")]
+pub(crate) use metrics::Meters;
 #[cfg(all(feature = "metrics", feature = "jwks"))]
 pub(crate) use metrics::{jwks_fetched, jwks_keys};
+
+/// Without the `metrics` feature, nothing to count with.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Default)]
+pub(crate) struct Meters {
+    _none: (),
+}
+
+#[cfg(not(feature = "metrics"))]
+impl Meters {
+    #[inline]
+    pub(crate) fn cache(&self, _hit: bool) {}
+}
 
 /// One request's observation, from the layer receiving it to its decision; exactly one
 /// of [`accepted`](Self::accepted), [`rejected`](Self::rejected) or
@@ -45,29 +60,30 @@ impl Observation {
 
     /// The token was verified (and the hook, if any, let it through).
     #[inline]
-    pub(crate) fn accepted<T>(self, claims: &Claims<T>) {
+    pub(crate) fn accepted<T>(self, claims: &Claims<T>, meters: &Meters) {
         #[cfg(feature = "metrics")]
-        metrics::request(None, self.started.elapsed());
+        meters.request(None, self.started.elapsed());
         #[cfg(feature = "tracing")]
         span::accepted(&self.span, claims);
-        let _ = claims;
+        let _ = (claims, meters);
     }
 
     /// The request was refused.
     #[inline]
-    pub(crate) fn rejected(self, error: &AuthError) {
+    pub(crate) fn rejected(self, error: &AuthError, meters: &Meters) {
         #[cfg(feature = "metrics")]
-        metrics::request(Some(error.kind()), self.started.elapsed());
+        meters.request(Some(error.kind()), self.started.elapsed());
         #[cfg(feature = "tracing")]
         span::rejected(&self.span, error);
-        let _ = error;
+        let _ = (error, meters);
     }
 
     /// Passed on without authentication: optional mode and no token, or a CORS preflight.
     #[inline]
-    pub(crate) fn anonymous(self) {
+    pub(crate) fn anonymous(self, meters: &Meters) {
         #[cfg(feature = "metrics")]
-        metrics::anonymous(self.started.elapsed());
+        meters.anonymous();
+        let _ = meters;
         #[cfg(feature = "tracing")]
         span::anonymous(&self.span);
     }
@@ -77,18 +93,4 @@ impl std::fmt::Debug for Observation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Observation").finish_non_exhaustive()
     }
-}
-
-/// A cache lookup found a usable entry.
-#[inline]
-pub(crate) fn cache_hit() {
-    #[cfg(feature = "metrics")]
-    metrics::cache(true);
-}
-
-/// A cache lookup found nothing usable.
-#[inline]
-pub(crate) fn cache_miss() {
-    #[cfg(feature = "metrics")]
-    metrics::cache(false);
 }

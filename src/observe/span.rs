@@ -11,6 +11,11 @@ use crate::claims::Claims;
 use crate::error::AuthError;
 
 pub(super) fn start() -> tracing::Span {
+    // No subscriber ever set: no span. (Made anyway, a span would be offered to the `log`
+    // crate, which some dependency's feature may have turned on: 100 instructions.)
+    if !tracing::dispatcher::has_been_set() {
+        return tracing::Span::none();
+    }
     tracing::debug_span!(
         "jwt_auth",
         outcome = Empty,

@@ -11,6 +11,7 @@ pub use service::{Require, RequireLayer};
 
 use crate::claims::Claims;
 use crate::error::{AuthError, reason};
+use crate::validator::ClaimCheck;
 
 /// What a route needs of the verified claims: a scope, a role, a predicate, or any-of /
 /// all-of combinations of those (the shape of Envoy's requirement trees). Cloning is an
@@ -42,7 +43,7 @@ pub struct Requirement<T> {
 enum Node<T> {
     Scope(Box<str>),
     Role(Box<str>),
-    Claims(Box<dyn Fn(&Claims<T>) -> bool + Send + Sync>),
+    Claims(ClaimCheck<T>),
     AllOf(Vec<Node<T>>),
     AnyOf(Vec<Node<T>>),
     /// A requirement also used elsewhere.
@@ -264,7 +265,9 @@ mod tests {
     #[test]
     fn refusals_name_sufficient_scopes() {
         let c = claims("", &[]);
-        let e = Requirement::scopes(["read", "write"]).check(&c).unwrap_err();
+        let e = Requirement::scopes(["read", "write"])
+            .check(&c)
+            .unwrap_err();
         assert_eq!(
             (e.kind(), e.status().as_u16(), e.required_scope()),
             (ErrorKind::InsufficientScope, 403, Some("read write"))
@@ -280,7 +283,9 @@ mod tests {
                 "token lacks a required role"
             )
         );
-        let pred = Requirement::claims(|_: &Claims<u32>| false).check(&c).unwrap_err();
+        let pred = Requirement::claims(|_: &Claims<u32>| false)
+            .check(&c)
+            .unwrap_err();
         assert_eq!(pred.kind(), ErrorKind::ClaimCheckFailed);
         assert_eq!(pred.error_code(), Some("insufficient_scope"));
     }

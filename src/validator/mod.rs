@@ -31,8 +31,8 @@ use crate::error::{AuthError, reason, trace};
 use crate::header::TokenHeader;
 use crate::json::{JsonError, from_object};
 use crate::jws::{Parts, Split, with_decoded};
-use crate::observe;
 use crate::key::{KeyError, KeyResolver, StaticKey, VerificationKey};
+use crate::observe::Meters;
 use crate::revocation::RevocationStore;
 use crate::rules::Rules;
 use crate::source::{Candidate, Presented, Scheme};
@@ -85,11 +85,15 @@ struct Inner<T, R> {
     /// Endpoints for opaque tokens (feature `introspection`).
     #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     introspectors: Introspectors,
+    /// The layer's metric handles (feature `metrics`).
+    meters: Meters,
     _claims: PhantomData<fn() -> T>,
 }
 
 #[cfg(feature = "introspection")]
 pub(crate) use opaque::Introspectors;
+#[cfg(feature = "introspection")]
+use opaque::is_opaque;
 /// Without the `introspection` feature, there are none.
 #[cfg(not(feature = "introspection"))]
 pub(crate) type Introspectors = ();
@@ -135,6 +139,7 @@ where
                 cache,
                 dpop,
                 introspectors,
+                meters: Meters::default(),
                 _claims: PhantomData,
             }),
         }
@@ -160,6 +165,10 @@ where
         &self.inner.resolver
     }
 
+    pub(crate) fn meters(&self) -> &Meters {
+        &self.inner.meters
+    }
+
     pub(crate) fn dpop_mode(&self) -> DpopMode {
         self.inner.dpop.mode
     }
@@ -181,8 +190,9 @@ where
             Err(error) => return Verdict::Done(settle(Err(error))),
         };
         #[cfg(feature = "introspection")]
-        if let Ok(text) = token.scan()
-            && self.is_opaque(text)
+        if self.introspects()
+            && let Ok(text) = token.scan()
+            && is_opaque(text)
         {
             return self.check_opaque(text, proof);
         }
@@ -274,7 +284,7 @@ where
     fn cached(&self, token: &[u8]) -> Option<Claims<T>> {
         let cache = self.inner.cache.as_ref()?;
         let Some(claims) = cache.get(token, |shared| self.copy_claims(token, shared)) else {
-            observe::cache_miss();
+            self.inner.meters.cache(false);
             return None;
         };
         let key = claims.verified_by()?;
@@ -290,10 +300,10 @@ where
             }
             && self.run_checks(&claims).is_ok();
         if good {
-            observe::cache_hit();
+            self.inner.meters.cache(true);
             Some(claims)
         } else {
-            observe::cache_miss();
+            self.inner.meters.cache(false);
             cache.remove(token);
             None
         }

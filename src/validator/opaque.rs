@@ -8,10 +8,12 @@ use futures_util::future::BoxFuture;
 
 use std::task::Poll;
 
-use super::{PendingCheck, Validator, Verdict, decode_custom, decode_registered, poll_once, settle};
-use crate::dpop::VerifiedProof;
+use super::{
+    PendingCheck, Validator, Verdict, decode_custom, decode_registered, poll_once, settle,
+};
 use crate::claims::Claims;
 use crate::clock::now;
+use crate::dpop::VerifiedProof;
 use crate::error::{AuthError, reason};
 use crate::introspection::{Active, Answer, Introspector};
 use crate::key::KeyResolver;
@@ -29,15 +31,20 @@ pub(super) type Introspected = (usize, Active);
 /// not be asked and none said active.
 pub(super) type OpaqueLookup = BoxFuture<'static, Result<Introspected, AuthError>>;
 
+/// Whether `token` is for introspection: not a compact JWS (three parts). A malformed JWS
+/// stays a JWS, refused as one.
+pub(super) fn is_opaque(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() != 2
+}
+
 impl<T, R> Validator<T, R>
 where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
     R: KeyResolver,
 {
-    /// Whether `token` is for introspection: endpoints are configured and it is not a
-    /// compact JWS (three parts). A malformed JWS stays a JWS, refused as one.
-    pub(super) fn is_opaque(&self, token: &str) -> bool {
-        !self.inner.introspectors.is_empty() && token.bytes().filter(|b| *b == b'.').count() != 2
+    /// Whether opaque tokens are accepted: checked first, so that a JWT costs nothing more.
+    pub(super) fn introspects(&self) -> bool {
+        !self.inner.introspectors.is_empty()
     }
 
     /// The pipeline for an opaque token: introspection (a cached answer is ready at once),

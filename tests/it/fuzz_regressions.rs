@@ -188,6 +188,14 @@ fn revocation_messages_seeds_hold() {
         .for_each(|s| fuzz_checks::revocation_messages(s));
 }
 
+#[cfg(feature = "fuzzing")]
+#[test]
+fn claim_answers_seeds_hold() {
+    let seeds = seeds("claim_answers");
+    assert_eq!(seeds.len(), 16);
+    seeds.iter().for_each(|s| fuzz_checks::claim_answers(s));
+}
+
 #[test]
 fn dpop_proofs_seeds_hold() {
     seeds("dpop_proofs").iter().for_each(|s| {

@@ -242,17 +242,39 @@ async fn a_guard_on_one_grpc_service_answers_permission_denied() {
     ]));
     let guarded = tower::Layer::layer(&guard, health);
     let addr = serve(auth, guarded).await;
-    let reader = mint(Algorithm::HS256, Pair::A, &claims(json!({ "scope": "read" })));
-    assert_refused(check_token(addr, &reader).await, Code::PermissionDenied, &reader);
-    let ops = mint(Algorithm::HS256, Pair::A, &claims(json!({ "scope": "ops" })));
-    assert_eq!(check_token(addr, &ops).await.unwrap(), ServingStatus::Serving);
+    let reader = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &claims(json!({ "scope": "read" })),
+    );
+    assert_refused(
+        check_token(addr, &reader).await,
+        Code::PermissionDenied,
+        &reader,
+    );
+    let ops = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &claims(json!({ "scope": "ops" })),
+    );
+    assert_eq!(
+        check_token(addr, &ops).await.unwrap(),
+        ServingStatus::Serving
+    );
     let sre = mint(
         Algorithm::HS256,
         Pair::A,
         &claims(json!({ "realm_access": { "roles": ["sre"] } })),
     );
-    assert_eq!(check_token(addr, &sre).await.unwrap(), ServingStatus::Serving);
-    assert_refused(check_token(addr, "garbage").await, Code::Unauthenticated, "garbage");
+    assert_eq!(
+        check_token(addr, &sre).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_refused(
+        check_token(addr, "garbage").await,
+        Code::Unauthenticated,
+        "garbage",
+    );
 }
 
 #[tokio::test]

@@ -40,7 +40,10 @@ fn layer(calls: &Arc<AtomicUsize>, cache: bool) -> JwtAuthLayer<Value> {
                     }
                     _ => {
                         let mut found = http::Extensions::new();
-                        found.insert(User { name: sub.to_uppercase(), plan: "pro" });
+                        found.insert(User {
+                            name: sub.to_uppercase(),
+                            plan: "pro",
+                        });
                         Ok(found)
                     }
                 }
@@ -57,9 +60,20 @@ fn app<R: tower_jwt_auth::KeyResolver>(
     let reached = Arc::clone(reached);
     let handler = move |Extension(user): Extension<User>, claims: Claims<Value>| {
         reached.fetch_add(1, Ordering::SeqCst);
-        async move { format!("{} {} {}", user.name, user.plan, claims["sub"].as_str().unwrap()) }
+        async move {
+            format!(
+                "{} {} {}",
+                user.name,
+                user.plan,
+                claims["sub"].as_str().unwrap()
+            )
+        }
     };
-    in_process(Router::new().route("/me", routing::get(handler)).route_layer(auth))
+    in_process(
+        Router::new()
+            .route("/me", routing::get(handler))
+            .route_layer(auth),
+    )
 }
 
 fn token(sub: &str) -> String {
@@ -73,7 +87,10 @@ async fn the_hook_enriches_the_request_on_misses_and_cache_hits() {
     let ada = token("ada");
     for round in 1..=3 {
         let reply = get_with_token(app, "/me", &ada).await;
-        assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "ADA pro ada"));
+        assert_eq!(
+            (reply.status.as_u16(), reply.body.as_str()),
+            (200, "ADA pro ada")
+        );
         // The second and third requests are cache hits: the hook runs all the same.
         assert_eq!(calls.load(Ordering::SeqCst), round);
     }
@@ -110,7 +127,11 @@ async fn the_hook_refuses_with_401_403_or_503_and_the_handler_is_never_reached()
 async fn the_hook_runs_only_for_verified_tokens() {
     let (calls, reached) = (Arc::default(), Arc::default());
     let app = app(layer(&calls, true), &reached);
-    let expired = mint(Algorithm::HS256, Pair::A, &json!({ "sub": "ada", "exp": now() - 600 }));
+    let expired = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &json!({ "sub": "ada", "exp": now() - 600 }),
+    );
     let forged = mint(Algorithm::HS256, Pair::B, &claims(json!({ "sub": "ada" })));
     for bad in [expired.as_str(), forged.as_str(), "garbage"] {
         assert_eq!(get_with_token(app, "/me", bad).await.status, 401);
@@ -129,7 +150,10 @@ async fn a_hook_refusal_over_grpc_is_16_7_or_14() {
             app,
             "POST",
             "/me",
-            &[("content-type", "application/grpc"), ("authorization", &bearer)],
+            &[
+                ("content-type", "application/grpc"),
+                ("authorization", &bearer),
+            ],
         )
         .await;
         assert_eq!(reply.header("grpc-status"), Some(code), "{sub}");
@@ -158,7 +182,10 @@ async fn the_hook_runs_after_a_key_lookup_that_waited() {
                     return Err(AuthError::refused("user is disabled"));
                 }
                 let mut found = http::Extensions::new();
-                found.insert(User { name: "waited".into(), plan: "free" });
+                found.insert(User {
+                    name: "waited".into(),
+                    plan: "free",
+                });
                 Ok(found)
             }
         })
@@ -167,10 +194,16 @@ async fn the_hook_runs_after_a_key_lookup_that_waited() {
     let reached = Arc::new(AtomicUsize::new(0));
     let app = app(auth, &reached);
     let reply = get_with_token(app, "/me", &token("ada")).await;
-    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "waited free ada"));
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (200, "waited free ada")
+    );
     let reply = get_with_token(app, "/me", &token("mallory")).await;
     assert_eq!(reply.challenge(), invalid_token("user is disabled"));
-    assert_eq!((calls.load(Ordering::SeqCst), reached.load(Ordering::SeqCst)), (2, 1));
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), reached.load(Ordering::SeqCst)),
+        (2, 1)
+    );
 }
 
 #[tokio::test]
@@ -180,7 +213,14 @@ async fn a_description_that_cannot_be_quoted_falls_back_to_the_standard_one() {
         .on_validated(|_| async { Err(AuthError::refused("say \"no\"\r\nx: y")) })
         .build()
         .unwrap();
-    let app = in_process(Router::new().route("/me", routing::get(|| async { "in" })).route_layer(auth));
+    let app = in_process(
+        Router::new()
+            .route("/me", routing::get(|| async { "in" }))
+            .route_layer(auth),
+    );
     let reply = get_with_token(app, "/me", &token("ada")).await;
-    assert_eq!(reply.challenge(), invalid_token("token was refused by the application"));
+    assert_eq!(
+        reply.challenge(),
+        invalid_token("token was refused by the application")
+    );
 }

@@ -68,7 +68,10 @@ async fn start() -> (Arc<Endpoint>, SocketAddr) {
 
 impl Endpoint {
     fn answer(&self, token: &str, answer: Value) {
-        self.answers.lock().unwrap().insert(token.to_owned(), answer);
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(token.to_owned(), answer);
     }
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -117,7 +120,10 @@ fn active(extra: Value) -> Value {
         "active": true, "sub": "ada", "scope": "read write", "client_id": "web",
         "token_type": "Bearer", "exp": now() + 300, "iat": now(),
     });
-    answer.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    answer
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     answer
 }
 
@@ -129,25 +135,44 @@ async fn one_layer_accepts_jwts_and_opaque_tokens() {
     let reply = get_with_token(app, "/me", "opaque-ada").await;
     assert_eq!(
         (reply.status.as_u16(), reply.body.as_str()),
-        (200, "sub=ada iss=https://id.example/ alg=None scopes=read,write client=web")
+        (
+            200,
+            "sub=ada iss=https://id.example/ alg=None scopes=read,write client=web"
+        )
     );
     // RFC 7662 §2.1: a form POST, with the client's credentials form-encoded, then Basic.
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode("orders-api:s3cret%3Awith%2Bodd+%25chars");
-    assert_eq!(*endpoint.authorization.lock().unwrap(), [format!("Basic {basic}")]);
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode("orders-api:s3cret%3Awith%2Bodd+%25chars");
+    assert_eq!(
+        *endpoint.authorization.lock().unwrap(),
+        [format!("Basic {basic}")]
+    );
     // A JWT still goes to the key, not the endpoint.
-    let jwt = mint(Algorithm::HS256, Pair::A, &claims(json!({ "scope": "admin" })));
+    let jwt = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &claims(json!({ "scope": "admin" })),
+    );
     let reply = get_with_token(app, "/admin", &jwt).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.starts_with("sub=alice iss=- alg=Some(HS256)"));
     // A malformed JWT (three parts) is refused as a JWT, never sent to the endpoint.
-    assert_eq!(get_with_token(app, "/me", "a.b.c").await.challenge(), invalid_token("token is not valid base64url"));
+    assert_eq!(
+        get_with_token(app, "/me", "a.b.c").await.challenge(),
+        invalid_token("token is not valid base64url")
+    );
     assert_eq!(endpoint.calls(), 1);
     // Guards read the introspected scopes.
-    assert_eq!(get_with_token(app, "/admin", "opaque-ada").await.status, 403);
+    assert_eq!(
+        get_with_token(app, "/admin", "opaque-ada").await.status,
+        403
+    );
     endpoint.answer("opaque-admin", active(json!({ "scope": "admin" })));
-    assert_eq!(get_with_token(app, "/admin", "opaque-admin").await.status, 200);
+    assert_eq!(
+        get_with_token(app, "/admin", "opaque-admin").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -156,18 +181,49 @@ async fn inactive_and_refused_answers_are_401() {
     let auth = JwtAuthLayer::<Value>::builder(StaticKey::hmac(Algorithm::HS256, SECRET_A).unwrap())
         .algorithms([Algorithm::HS256])
         .audience("orders")
-        .introspection(introspector(addr).negative_cache_ttl(Duration::ZERO).build().unwrap())
+        .introspection(
+            introspector(addr)
+                .negative_cache_ttl(Duration::ZERO)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let app = in_process(app(auth));
     let cases = [
         ("unknown", None, "token is not active"),
-        ("inactive", Some(json!({ "active": false, "sub": "ada" })), "token is not active"),
-        ("string-true", Some(json!({ "active": "true", "aud": "orders" })), "token is not active"),
-        ("expired", Some(active(json!({ "aud": "orders", "exp": now() - 600 }))), "token has expired"),
-        ("other-aud", Some(active(json!({ "aud": "billing" }))), "token audience is not accepted"),
-        ("no-aud", Some(active(json!({}))), "token audience is not accepted"),
-        ("other-iss", Some(active(json!({ "aud": "orders", "iss": "https://evil.example/" }))), "token issuer is not accepted"),
+        (
+            "inactive",
+            Some(json!({ "active": false, "sub": "ada" })),
+            "token is not active",
+        ),
+        (
+            "string-true",
+            Some(json!({ "active": "true", "aud": "orders" })),
+            "token is not active",
+        ),
+        (
+            "expired",
+            Some(active(json!({ "aud": "orders", "exp": now() - 600 }))),
+            "token has expired",
+        ),
+        (
+            "other-aud",
+            Some(active(json!({ "aud": "billing" }))),
+            "token audience is not accepted",
+        ),
+        (
+            "no-aud",
+            Some(active(json!({}))),
+            "token audience is not accepted",
+        ),
+        (
+            "other-iss",
+            Some(active(
+                json!({ "aud": "orders", "iss": "https://evil.example/" }),
+            )),
+            "token issuer is not accepted",
+        ),
     ];
     for (token, answer, description) in &cases {
         if let Some(answer) = answer {
@@ -212,7 +268,8 @@ async fn concurrent_requests_with_one_token_share_one_call() {
     *endpoint.delay.lock().unwrap() = Duration::from_millis(150);
     let app = in_process(app(layer(introspector(addr).build().unwrap())));
     let replies =
-        futures_util::future::join_all((0..20).map(|_| get_with_token(app, "/me", "opaque-ada"))).await;
+        futures_util::future::join_all((0..20).map(|_| get_with_token(app, "/me", "opaque-ada")))
+            .await;
     assert!(replies.iter().all(|r| r.status == 200));
     assert_eq!(endpoint.calls(), 1);
 }
@@ -226,8 +283,13 @@ async fn an_endpoint_that_cannot_answer_is_503_never_a_pass() {
     *endpoint.delay.lock().unwrap() = Duration::from_secs(3);
     let started = Instant::now();
     let replies =
-        futures_util::future::join_all((0..10).map(|_| get_with_token(app, "/me", "opaque-ada"))).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        futures_util::future::join_all((0..10).map(|_| get_with_token(app, "/me", "opaque-ada")))
+            .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     for reply in &replies {
         assert_eq!(reply.status, 503);
         assert_eq!(reply.header("retry-after"), Some("5"));
@@ -244,7 +306,10 @@ async fn an_endpoint_that_cannot_answer_is_503_never_a_pass() {
         app,
         "POST",
         "/me",
-        &[("content-type", "application/grpc"), ("authorization", &bearer)],
+        &[
+            ("content-type", "application/grpc"),
+            ("authorization", &bearer),
+        ],
     )
     .await;
     assert_eq!(grpc.header("grpc-status"), Some("14"));
@@ -284,10 +349,21 @@ async fn endpoints_of_two_issuers_are_asked_in_turn() {
         .unwrap();
     let app = in_process(app(auth));
     let reply = get_with_token(app, "/me", "from-b").await;
-    assert!(reply.body.starts_with("sub=bob iss=https://other.example/"), "{}", reply.body);
-    assert_eq!(*second.authorization.lock().unwrap(), ["Bearer the-rs-token"]);
+    assert!(
+        reply.body.starts_with("sub=bob iss=https://other.example/"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        *second.authorization.lock().unwrap(),
+        ["Bearer the-rs-token"]
+    );
     let reply = get_with_token(app, "/me", "from-a").await;
-    assert!(reply.body.starts_with("sub=ada iss=https://id.example/"), "{}", reply.body);
+    assert!(
+        reply.body.starts_with("sub=ada iss=https://id.example/"),
+        "{}",
+        reply.body
+    );
     // An answer naming the other endpoint's issuer is refused.
     second.answer("forged-iss", active(json!({ "iss": ISSUER })));
     assert_eq!(get_with_token(app, "/me", "forged-iss").await.status, 401);
@@ -297,7 +373,10 @@ async fn endpoints_of_two_issuers_are_asked_in_turn() {
 async fn the_hook_and_dpop_binding_apply_to_opaque_tokens() {
     let (endpoint, addr) = start().await;
     endpoint.answer("opaque-mallory", active(json!({ "sub": "mallory" })));
-    endpoint.answer("bound", active(json!({ "cnf": { "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } })));
+    endpoint.answer(
+        "bound",
+        active(json!({ "cnf": { "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } })),
+    );
     let auth = JwtAuthLayer::<Value>::builder(StaticKey::hmac(Algorithm::HS256, SECRET_A).unwrap())
         .algorithms([Algorithm::HS256])
         .introspection(introspector(addr).build().unwrap())
@@ -311,7 +390,10 @@ async fn the_hook_and_dpop_binding_apply_to_opaque_tokens() {
         .unwrap();
     let app = in_process(app(auth));
     let reply = get_with_token(app, "/me", "opaque-mallory").await;
-    assert_eq!(reply.challenge().split(", DPoP").next(), Some(invalid_token("user is disabled").as_str()));
+    assert_eq!(
+        reply.challenge().split(", DPoP").next(),
+        Some(invalid_token("user is disabled").as_str())
+    );
     // A DPoP-bound opaque token sent as Bearer is refused like a bound JWT.
     let reply = get_with_token(app, "/me", "bound").await;
     assert_eq!(reply.status, 401);

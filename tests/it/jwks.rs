@@ -1616,7 +1616,10 @@ async fn fetches_are_counted_by_outcome_and_the_keys_held_are_a_gauge() {
     assert_eq!(keys.refresh().await, Err(FetchError::Status(500)));
     let got = crate::observe::recorded(&snapshotter);
     assert_eq!(got.counters["jwt_auth_jwks_fetches_total{outcome=ok}"], 1);
-    assert_eq!(got.counters["jwt_auth_jwks_fetches_total{outcome=error}"], 1);
+    assert_eq!(
+        got.counters["jwt_auth_jwks_fetches_total{outcome=error}"],
+        1
+    );
     assert_eq!(got.gauges["jwt_auth_jwks_keys"], USABLE as f64);
     assert_eq!(p.hits(), 2);
 }

@@ -30,13 +30,18 @@ pub(crate) fn recorded(snapshotter: &Snapshotter) -> Recorded {
     let mut out = Recorded::default();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
         let key = key.key();
-        let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
         let name = if labels.is_empty() {
             key.name().to_owned()
         } else {
             format!("{}{{{}}}", key.name(), labels.join(","))
         };
         match value {
+            // A layer registers its handles at once: a series never counted stays 0.
+            DebugValue::Counter(0) => {}
             DebugValue::Counter(n) => {
                 out.counters.insert(name, n);
             }
@@ -83,14 +88,19 @@ async fn metric_counts_match_the_traffic_sent() {
         Router::new()
             .route(
                 "/admin",
-                routing::get(|| async { "in" }).route_layer(auth.require(Requirement::scope("admin"))),
+                routing::get(|| async { "in" })
+                    .route_layer(auth.require(Requirement::scope("admin"))),
             )
             .route("/me", routing::get(|| async { "in" }))
             .route_layer(auth),
     );
     let good = token(json!({ "scope": "admin" }));
     let reader = token(json!({ "scope": "read" }));
-    let expired = mint(Algorithm::HS256, Pair::A, &json!({ "sub": "a", "exp": now() - 600 }));
+    let expired = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &json!({ "sub": "a", "exp": now() - 600 }),
+    );
     let forged = mint(Algorithm::HS256, Pair::B, &claims(json!({})));
     let mallory = token(json!({ "sub": "mallory" }));
     let mut sent = 0;
@@ -126,11 +136,26 @@ async fn metric_counts_match_the_traffic_sent() {
         counters(&[
             ("jwt_auth_requests_total{result=accepted}", 7),
             ("jwt_auth_requests_total{result=rejected,reason=expired}", 3),
-            ("jwt_auth_requests_total{result=rejected,reason=invalid_signature}", 4),
-            ("jwt_auth_requests_total{result=rejected,reason=missing_token}", 1),
-            ("jwt_auth_requests_total{result=rejected,reason=invalid_request}", 1),
-            ("jwt_auth_requests_total{result=rejected,reason=malformed}", 1),
-            ("jwt_auth_requests_total{result=rejected,reason=refused_by_hook}", 2),
+            (
+                "jwt_auth_requests_total{result=rejected,reason=invalid_signature}",
+                4
+            ),
+            (
+                "jwt_auth_requests_total{result=rejected,reason=missing_token}",
+                1
+            ),
+            (
+                "jwt_auth_requests_total{result=rejected,reason=invalid_request}",
+                1
+            ),
+            (
+                "jwt_auth_requests_total{result=rejected,reason=malformed}",
+                1
+            ),
+            (
+                "jwt_auth_requests_total{result=rejected,reason=refused_by_hook}",
+                2
+            ),
             // The cache admits a token on its second verification: `good` misses twice,
             // then hits 3 times; `reader` and `mallory` miss twice each; `expired`,
             // `forged` and `a.b` are never admitted (3 + 4 + 1 misses).
@@ -144,7 +169,10 @@ async fn metric_counts_match_the_traffic_sent() {
         .filter(|(k, _)| k.starts_with("jwt_auth_requests_total"))
         .map(|(_, v)| v)
         .sum();
-    assert_eq!(requests, sent, "one increment per request that reached the layer");
+    assert_eq!(
+        requests, sent,
+        "one increment per request that reached the layer"
+    );
     assert_eq!(
         got.samples.get("jwt_auth_validation_duration_seconds"),
         Some(&(sent as usize))
@@ -156,12 +184,26 @@ async fn passing_requests_through_unauthenticated_count_as_anonymous() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _local = metrics::set_default_local_recorder(&recorder);
-    let auth = builder().optional(true).allow_cors_preflight(true).build().unwrap();
-    let app = in_process(Router::new().route("/me", routing::get(|| async { "in" })).route_layer(auth));
+    let auth = builder()
+        .optional(true)
+        .allow_cors_preflight(true)
+        .build()
+        .unwrap();
+    let app = in_process(
+        Router::new()
+            .route("/me", routing::get(|| async { "in" }))
+            .route_layer(auth),
+    );
     assert_eq!(get(app, "/me", &[]).await.status, 200);
-    let preflight = [("origin", "https://app.example"), ("access-control-request-method", "GET")];
+    let preflight = [
+        ("origin", "https://app.example"),
+        ("access-control-request-method", "GET"),
+    ];
     send(app, "OPTIONS", "/me", &preflight).await;
-    assert_eq!(get_with_token(app, "/me", &token(json!({}))).await.status, 200);
+    assert_eq!(
+        get_with_token(app, "/me", &token(json!({}))).await.status,
+        200
+    );
     let got = recorded(&snapshotter);
     assert_eq!(got.counters["jwt_auth_requests_total{result=anonymous}"], 2);
     assert_eq!(got.counters["jwt_auth_requests_total{result=accepted}"], 1);
@@ -228,7 +270,11 @@ async fn each_request_has_a_span_with_outcome_alg_kid_iss_and_a_hashed_sub() {
     tracing::callsite::rebuild_interest_cache();
 
     let auth = builder().build().unwrap();
-    let app = in_process(Router::new().route("/me", routing::get(|| async { "in" })).route_layer(auth));
+    let app = in_process(
+        Router::new()
+            .route("/me", routing::get(|| async { "in" }))
+            .route_layer(auth),
+    );
     let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
     header.kid = Some("key-2026".into());
     let sub = "ada@example.com";
@@ -239,7 +285,11 @@ async fn each_request_has_a_span_with_outcome_alg_kid_iss_and_a_hashed_sub() {
     );
     assert_eq!(get_with_token(app, "/me", &good).await.status, 200);
     assert_eq!(get_with_token(app, "/me", &good).await.status, 200); // a cache hit
-    let expired = mint(Algorithm::HS256, Pair::A, &json!({ "sub": sub, "exp": now() - 600 }));
+    let expired = mint(
+        Algorithm::HS256,
+        Pair::A,
+        &json!({ "sub": sub, "exp": now() - 600 }),
+    );
     assert_eq!(get_with_token(app, "/me", &expired).await.status, 401);
 
     let spans = spans.0.lock().unwrap().clone();
@@ -268,6 +318,9 @@ async fn each_request_has_a_span_with_outcome_alg_kid_iss_and_a_hashed_sub() {
     assert!(!everything.contains(sub), "sub in clear");
     for token in [&good, &expired] {
         assert!(!everything.contains(token.as_str()), "a token in a span");
-        assert!(!everything.contains(token.split('.').nth(2).unwrap()), "a signature in a span");
+        assert!(
+            !everything.contains(token.split('.').nth(2).unwrap()),
+            "a signature in a span"
+        );
     }
 }

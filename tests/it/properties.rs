@@ -322,6 +322,31 @@ proptest! {
     }
 
     #[test]
+    fn roles_are_what_the_json_tree_has_at_the_path(
+        path in prop::sample::select(vec!["roles", "groups", "realm_access.roles", "a.b.c", "a..b"]),
+        member in prop::sample::select(vec!["roles", "groups", "realm_access", "a", "b"]),
+        value in prop::sample::select(vec![
+            r#"["x","y"]"#, r#""one""#, "7", "null", r#"{"roles":["k"]}"#, r#"{"b":{"c":"d"}}"#,
+            r#"[1,"z",[]]"#,
+        ]),
+        twice in any::<bool>(),
+    ) {
+        let extra = if twice { format!(r#","{member}":["dup"]"#) } else { String::new() };
+        let payload = format!(r#"{{"{member}":{value}{extra}}}"#);
+        fuzz_checks::claim_answers(format!("\0{path}\n{payload}").as_bytes());
+    }
+
+    #[test]
+    fn introspection_answers_are_active_only_when_active_is_true(
+        active in prop::sample::select(vec!["true", "false", r#""true""#, "1", "null"]),
+        exp in prop::sample::select(vec!["", r#","exp":1764653000"#, r#","exp":"soon""#, r#","exp":-5"#]),
+        twice in any::<bool>(),
+    ) {
+        let again = if twice { r#","active":false"# } else { "" };
+        fuzz_checks::claim_answers(format!("\x01{{\"active\":{active}{exp}{again}}}").as_bytes());
+    }
+
+    #[test]
     fn dpop_proofs_are_accepted_exactly_when_the_rfc_says(
         choices in prop::collection::vec(any::<u8>(), 10),
         text in ".{0,24}",
