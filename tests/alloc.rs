@@ -172,7 +172,12 @@ fn allocations_per_request() {
     let metered = metrics::with_local_recorder(&recorder, || {
         count(layer().build().unwrap(), &token, 4, false)
     });
-    assert!(recorder.handle().render().contains(r#"jwt_auth_requests_total{result="accepted"} 5"#));
+    assert!(
+        recorder
+            .handle()
+            .render()
+            .contains(r#"jwt_auth_requests_total{result="accepted"} 5"#)
+    );
     let hooked = layer()
         .on_validated(|_| std::future::ready(Ok(http::Extensions::new())))
         .build()

@@ -1387,7 +1387,10 @@ pub fn claim_answers(data: &[u8]) {
         let roles = roles.expect("a path without empty segments is accepted");
         let tree: Option<serde_json::Value> = serde_json::from_slice(payload).ok();
         let Some(tree) = tree else {
-            assert!(roles.is_empty(), "roles from a payload that is not JSON: {roles:?}");
+            assert!(
+                roles.is_empty(),
+                "roles from a payload that is not JSON: {roles:?}"
+            );
             return;
         };
         if roles.is_empty() {
@@ -1396,7 +1399,9 @@ pub fn claim_answers(data: &[u8]) {
         }
         let mut at = &tree;
         for segment in path.split('.') {
-            at = at.get(segment).expect("roles found where the tree has nothing");
+            at = at
+                .get(segment)
+                .expect("roles found where the tree has nothing");
         }
         let expected: Vec<String> = match at {
             serde_json::Value::String(one) => vec![one.clone()],
