@@ -1369,6 +1369,7 @@ pub fn dpop_proofs(data: &[u8]) -> bool {
 /// - Introspection answers (`introspection::parse_answer`): an answer is active only if the
 ///   body is a JSON object whose `active` is the boolean `true`, and its `exp` is that
 ///   object's; a body that is not an object is never active.
+#[cfg(feature = "fuzzing")]
 pub fn claim_answers(data: &[u8]) {
     let Some((mode, rest)) = data.split_first() else {
         return;
