@@ -80,13 +80,19 @@ impl ClaimPath {
     /// strings (other members skipped); anything else, or no such path, grants none. Never
     /// an error: the payload was checked already, and roles are read leniently.
     pub(crate) fn read(&self, payload: &[u8]) -> Roles {
-        let mut de = serde_json::Deserializer::from_slice(payload);
+        // JSON is UTF-8 (RFC 8259 §8.1); from bytes, serde_json would not check the
+        // strings it skips.
+        let Ok(payload) = std::str::from_utf8(payload) else {
+            return Roles::default();
+        };
+        let mut de = serde_json::Deserializer::from_str(payload);
         let mut found = Vec::new();
         let seed = At {
             path: &self.0,
             found: &mut found,
         };
-        match seed.deserialize(&mut de) {
+        // Trailing bytes make it not JSON (`end`), as for the rest of the payload.
+        match seed.deserialize(&mut de).and_then(|()| de.end()) {
             Ok(()) => found.into_iter().collect(),
             Err(_) => Roles::default(),
         }
@@ -320,6 +326,10 @@ mod tests {
     fn a_payload_that_is_not_json_grants_none() {
         assert!(read("roles", r#"{"roles":["a"]"#).is_empty());
         assert!(read("roles", "[]").is_empty());
+        // Found by the claim_answers fuzz target: a complete object, then more bytes.
+        assert!(read("roles", r#"{"roles":["a"]}l,["b"]"#).is_empty());
+        let not_utf8 = b"{\"sub\":\"\xd9a\",\"roles\":[\"a\"]}";
+        assert!(ClaimPath::roles().read(not_utf8).is_empty());
     }
 
     #[test]

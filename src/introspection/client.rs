@@ -247,7 +247,8 @@ pub(super) fn parse(body: Vec<u8>) -> Result<Reply, IntrospectError> {
     let first = body
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(&b'{') {
+    // JSON is UTF-8 (RFC 8259 §8.1); serde_json does not check the strings it skips.
+    if first != Some(&b'{') || std::str::from_utf8(&body).is_err() {
         return Err(IntrospectError::NotJson);
     }
     let members: Members = serde_json::from_slice(&body).map_err(|_| IntrospectError::NotJson)?;

@@ -61,6 +61,32 @@ fn preflight_with_a_second_content_length_is_authenticated() {
     ]);
 }
 
+/// Found by `claim_answers` in its first seconds: roles were read from a payload that is a
+/// complete JSON object followed by more bytes (the validator had refused such a payload
+/// before reading roles, so no token was affected).
+/// Found by `claim_answers` next: an introspection answer with bytes that are not UTF-8 in
+/// a member nobody reads was active (serde_json does not check the strings it skips). The
+/// claims decoded from it afterwards were refused, so no request was accepted; such a
+/// body is now not JSON (503).
+#[cfg(feature = "fuzzing")]
+#[test]
+fn an_introspection_answer_that_is_not_utf8_is_not_json() {
+    fuzz_checks::claim_answers(b"\x01{\"active\":true,\"sub\":\"ar\x83eso\",\"exp\":1764653000}");
+}
+
+/// The same for roles: bytes that are not UTF-8 in another member.
+#[cfg(feature = "fuzzing")]
+#[test]
+fn roles_from_a_payload_that_is_not_utf8_are_none() {
+    fuzz_checks::claim_answers(b"\0roles\n{\"sub\":\"\xd9a\",\"roles\":[\"Reports.R\"]}");
+}
+
+#[cfg(feature = "fuzzing")]
+#[test]
+fn roles_after_a_complete_object_and_trailing_bytes_are_none() {
+    fuzz_checks::claim_answers(b"\0roles\n{\"roles\":[1,\"a\",null,[\"b\"],{\"c\":1},\"d\"]}l,[\"b\"],{\"c\":1},\"d\"]}");
+}
+
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/corpus")
