@@ -74,7 +74,7 @@ expect "GET /admin without scope admin is 403" 403 \
 expect "GET /reports with role auditor (the sample token) is 200" 200 \
     "$(code -H "Authorization: Bearer $token" "http://127.0.0.1:$p/reports")"
 expect "GET /reports without role auditor is 403 insufficient_scope" \
-    '403 Bearer realm="api", error="insufficient_scope", error_description="token lacks a required role"' \
+    "403 Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"token lacks a required role\", resource_metadata=\"http://127.0.0.1:$p/.well-known/oauth-protected-resource\"" \
     "$(curl -s -D - -o /dev/null -H "Authorization: Bearer $read_only" "http://127.0.0.1:$p/reports" \
         | tr -d '\r' | awk 'NR==1 {s=$2} tolower($1)=="www-authenticate:" && /Bearer/ {sub(/^[^:]*: /, ""); print s, $0}')"
 # Metrics: on their own loopback listener, not on the API's; counts follow the traffic.
