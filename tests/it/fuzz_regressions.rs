@@ -84,7 +84,9 @@ fn roles_from_a_payload_that_is_not_utf8_are_none() {
 #[cfg(feature = "fuzzing")]
 #[test]
 fn roles_after_a_complete_object_and_trailing_bytes_are_none() {
-    fuzz_checks::claim_answers(b"\0roles\n{\"roles\":[1,\"a\",null,[\"b\"],{\"c\":1},\"d\"]}l,[\"b\"],{\"c\":1},\"d\"]}");
+    fuzz_checks::claim_answers(
+        b"\0roles\n{\"roles\":[1,\"a\",null,[\"b\"],{\"c\":1},\"d\"]}l,[\"b\"],{\"c\":1},\"d\"]}",
+    );
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
