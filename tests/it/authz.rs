@@ -350,16 +350,7 @@ async fn a_guard_refusal_over_grpc_is_status_7_and_uses_the_layers_realm() {
     );
     let reader = token(json!({ "scope": "orders:read" }));
     let bearer = format!("Bearer {reader}");
-    let grpc = send(
-        app,
-        "POST",
-        "/orders.Orders/Cancel",
-        &[
-            ("content-type", "application/grpc"),
-            ("authorization", &bearer),
-        ],
-    )
-    .await;
+    let grpc = grpc_with_token(app, "/orders.Orders/Cancel", &reader).await;
     assert_eq!(grpc.status, 200);
     assert_eq!(grpc.header("grpc-status"), Some("7"));
     assert!(grpc.header("www-authenticate").is_none());

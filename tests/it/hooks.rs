@@ -145,17 +145,7 @@ async fn a_hook_refusal_over_grpc_is_16_7_or_14() {
     let (calls, reached) = (Arc::default(), Arc::default());
     let app = app(layer(&calls, true), &reached);
     for (sub, code) in [("mallory", "16"), ("eve", "7"), ("db-down", "14")] {
-        let bearer = format!("Bearer {}", token(sub));
-        let reply = send(
-            app,
-            "POST",
-            "/me",
-            &[
-                ("content-type", "application/grpc"),
-                ("authorization", &bearer),
-            ],
-        )
-        .await;
+        let reply = grpc_with_token(app, "/me", &token(sub)).await;
         assert_eq!(reply.header("grpc-status"), Some(code), "{sub}");
     }
 }

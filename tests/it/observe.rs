@@ -13,7 +13,7 @@ use axum::Router;
 use axum::routing;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::{Value, json};
-use tower_jwt_auth::{Algorithm, AuthError, Claims, JwtAuthLayer, Requirement, StaticKey};
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Requirement, StaticKey};
 
 use crate::support::*;
 
@@ -75,15 +75,7 @@ async fn metric_counts_match_the_traffic_sent() {
     let snapshotter = recorder.snapshotter();
     let _local = metrics::set_default_local_recorder(&recorder);
 
-    let auth = builder()
-        .on_validated(|claims: Claims<Value>| async move {
-            if claims["sub"] == "mallory" {
-                return Err(AuthError::refused("user is disabled"));
-            }
-            Ok(http::Extensions::new())
-        })
-        .build()
-        .unwrap();
+    let auth = builder().on_validated(refuse_mallory).build().unwrap();
     let app = in_process(
         Router::new()
             .route(

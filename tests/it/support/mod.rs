@@ -186,6 +186,31 @@ pub async fn get(to: impl Into<Server>, path: &str, headers: &[(&str, &str)]) ->
     send(to, "GET", path, headers).await
 }
 
+/// A gRPC call (`POST`, `content-type: application/grpc`) to `path` with a bearer token.
+pub async fn grpc_with_token(to: impl Into<Server>, path: &str, token: &str) -> Reply {
+    let bearer = format!("Bearer {token}");
+    send(
+        to,
+        "POST",
+        path,
+        &[
+            ("content-type", "application/grpc"),
+            ("authorization", &bearer),
+        ],
+    )
+    .await
+}
+
+/// An `on_validated` hook that refuses `sub` `mallory` (401) and lets everyone else by.
+pub async fn refuse_mallory(
+    claims: tower_jwt_auth::Claims<Value>,
+) -> Result<http::Extensions, tower_jwt_auth::AuthError> {
+    if claims["sub"] == "mallory" {
+        return Err(tower_jwt_auth::AuthError::refused("user is disabled"));
+    }
+    Ok(http::Extensions::new())
+}
+
 pub async fn get_with_token(to: impl Into<Server>, path: &str, token: &str) -> Reply {
     get(to, path, &[("authorization", &format!("Bearer {token}"))]).await
 }
