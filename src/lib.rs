@@ -86,6 +86,7 @@ mod rules;
 mod service;
 mod shared;
 mod source;
+mod trusted_proxies;
 mod validator;
 
 #[cfg(feature = "axum")]
@@ -111,6 +112,7 @@ pub use roles::Roles;
 pub use roles::read_roles;
 pub use service::JwtAuth;
 pub use source::TokenSource;
+pub use trusted_proxies::TrustedProxies;
 pub use validator::Validator;
 
 /// The README's code blocks, compiled as doctests so that they stay true.

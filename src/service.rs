@@ -79,6 +79,7 @@ where
                         method: request.method(),
                         uri: request.uri(),
                         headers: request.headers(),
+                        extensions: request.extensions(),
                     };
                     Some(validator.check(presented, Some(target)))
                 }

@@ -13,6 +13,7 @@ use crate::dpop::{self, DpopMode, DpopPolicy, MemoryReplayStore, Origin, ReplayS
 use crate::error::ConfigError;
 use crate::key::AlgorithmSet;
 use crate::metadata::{Document, ResourceMetadata};
+use crate::trusted_proxies::TrustedProxies;
 
 /// DPoP and RFC 9728 options: how clients prove and discover.
 pub(super) struct Discovery {
@@ -22,6 +23,7 @@ pub(super) struct Discovery {
     replay: Option<Arc<dyn ReplayStore>>,
     nonces: Option<(Vec<u8>, Duration)>,
     resource: Option<String>,
+    proxies: Option<TrustedProxies>,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
 }
@@ -35,6 +37,7 @@ impl Default for Discovery {
             replay: None,
             nonces: None,
             resource: None,
+            proxies: None,
             authorization_servers: Vec::new(),
             scopes_supported: Vec::new(),
         }
@@ -50,6 +53,7 @@ impl std::fmt::Debug for Discovery {
             .field("replay", &self.replay.is_some())
             .field("nonces", &self.nonces.is_some())
             .field("resource", &self.resource)
+            .field("proxies", &self.proxies)
             .field("authorization_servers", &self.authorization_servers)
             .field("scopes_supported", &self.scopes_supported)
             .finish()
@@ -115,6 +119,22 @@ impl<T, R, E> JwtAuthBuilder<T, R, E> {
     /// `resource_metadata`.
     pub fn resource(mut self, url: impl Into<String>) -> Self {
         self.discovery.resource = Some(url.into());
+        self
+    }
+
+    /// The reverse proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` say which URL
+    /// the client used, for DPoP's `htu` when no [`resource`](Self::resource) fixes it:
+    /// behind nginx the request itself arrives over plain HTTP with the proxy's choice of
+    /// `Host`. Only a request whose peer is one of `proxies` is read this way, and only
+    /// the rightmost entry of each header (the one the nearest proxy wrote); from any other
+    /// peer the headers are ignored, since a client can send them too. A trusted proxy's
+    /// value that is not an `http(s)` scheme or a host matches no `htu`. RFC 7239
+    /// `Forwarded` is not read. Defaults to none: `X-Forwarded-*` are never read.
+    ///
+    /// [`resource`](Self::resource), when set, is the stronger choice: one public URL,
+    /// nothing taken from the request.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.discovery.proxies = Some(proxies);
         self
     }
 
@@ -222,6 +242,7 @@ impl Discovery {
             self.algorithms,
             self.window.as_secs(),
             origin,
+            self.proxies,
             nonces,
             self.replay
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),

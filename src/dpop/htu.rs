@@ -8,9 +8,19 @@
 
 use std::borrow::Cow;
 
+use http::uri::Authority;
 use http::{HeaderMap, Uri};
 
 use crate::error::ConfigError;
+use crate::trusted_proxies::Forwarded;
+
+/// The request's authority: from its absolute URI, else its `Host` header.
+fn request_authority(uri: &Uri, headers: &HeaderMap) -> Option<Authority> {
+    match uri.authority() {
+        Some(authority) => Some(authority.clone()),
+        None => headers.get(http::header::HOST)?.to_str().ok()?.parse().ok(),
+    }
+}
 
 /// Scheme, host, port and path prefix of the resource, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,22 +102,51 @@ impl Origin {
     /// The request's own view: its absolute URI, else its `Host` header.
     pub(crate) fn of_request(uri: &Uri, headers: &HeaderMap) -> Option<Self> {
         let scheme = uri.scheme_str().and_then(Scheme::parse);
-        let authority = match uri.authority() {
-            Some(authority) => authority.clone(),
-            None => headers
-                .get(http::header::HOST)?
-                .to_str()
-                .ok()?
-                .parse()
-                .ok()?,
+        Self::of_authority(scheme, &request_authority(uri, headers)?)
+    }
+
+    /// The origin a request was sent to: what a trusted proxy forwarded, else the request's
+    /// own view.
+    pub(crate) fn of_target(
+        uri: &Uri,
+        headers: &HeaderMap,
+        forwarded: Forwarded<'_>,
+    ) -> Option<Self> {
+        match forwarded {
+            Forwarded::Untrusted => Self::of_request(uri, headers),
+            Forwarded::Trusted { proto, host } => Self::forwarded(uri, headers, proto, host),
+            Forwarded::Unreadable => None,
+        }
+    }
+
+    /// What a trusted proxy forwarded: its scheme and host (`X-Forwarded-Proto`,
+    /// `X-Forwarded-Host`), each falling back to the request's own when not sent. `None`
+    /// when a forwarded value is not an `http(s)` scheme or an authority.
+    fn forwarded(
+        uri: &Uri,
+        headers: &HeaderMap,
+        scheme: Option<&str>,
+        host: Option<&str>,
+    ) -> Option<Self> {
+        let scheme = match scheme {
+            Some(scheme) => Some(Scheme::parse(scheme)?),
+            None => uri.scheme_str().and_then(Scheme::parse),
         };
-        if authority.as_str().contains('@') {
+        let authority = match host {
+            Some(host) => host.parse().ok()?,
+            None => request_authority(uri, headers)?,
+        };
+        Self::of_authority(scheme, &authority)
+    }
+
+    fn of_authority(scheme: Option<Scheme>, authority: &Authority) -> Option<Self> {
+        if authority.as_str().contains('@') || authority.host().is_empty() {
             return None;
         }
         Some(Origin {
             scheme,
             host: authority.host().to_ascii_lowercase().into(),
-            port: explicit_port(&authority)?.or(scheme.map(Scheme::default_port)),
+            port: explicit_port(authority)?.or(scheme.map(Scheme::default_port)),
             prefix: String::new(),
         })
     }

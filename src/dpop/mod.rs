@@ -45,6 +45,7 @@ pub use replay::{MemoryReplayStore, ReplayStore};
 use crate::error::{AuthError, reason};
 use crate::key::AlgorithmSet;
 use crate::revocation::StoreError;
+use crate::trusted_proxies::TrustedProxies;
 
 /// How the layer treats DPoP.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +88,7 @@ impl DpopPolicy {
         algorithms: AlgorithmSet,
         window: u64,
         origin: Option<Origin>,
+        proxies: Option<TrustedProxies>,
         nonces: Option<Nonces>,
         replay: Arc<dyn ReplayStore>,
     ) -> Self {
@@ -96,6 +98,7 @@ impl DpopPolicy {
                 algorithms,
                 window,
                 origin,
+                proxies,
                 nonces,
             },
             replay,

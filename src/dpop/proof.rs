@@ -16,6 +16,7 @@ use crate::header::{present, typ_matches};
 use crate::json::from_object;
 use crate::jws::{Parts, with_decoded};
 use crate::key::AlgorithmSet;
+use crate::trusted_proxies::{Forwarded, TrustedProxies};
 
 /// Proofs larger than this are refused before any decoding: an RSA-4096 proof is under
 /// 3 KiB.
@@ -28,8 +29,11 @@ pub(crate) struct ProofRules {
     pub(crate) algorithms: AlgorithmSet,
     /// How far `iat` may be from now, either side, in seconds.
     pub(crate) window: u64,
-    /// The configured resource URL; `None` uses the request's own `Host`.
+    /// The configured resource URL; `None` uses the request's own `Host`, or what a
+    /// trusted proxy forwarded.
     pub(crate) origin: Option<Origin>,
+    /// The proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed.
+    pub(crate) proxies: Option<TrustedProxies>,
     /// Server nonces, when configured: every proof must carry a current one.
     pub(crate) nonces: Option<Nonces>,
 }
@@ -40,6 +44,8 @@ pub(crate) struct Target<'r> {
     pub(crate) method: &'r http::Method,
     pub(crate) uri: &'r http::Uri,
     pub(crate) headers: &'r http::HeaderMap,
+    /// Where the peer address is, for [`TrustedProxies`].
+    pub(crate) extensions: &'r http::Extensions,
 }
 
 /// A proof that passed every check that does not need the token's claims.
@@ -139,7 +145,7 @@ pub(crate) fn verify(
         let htu = claims.htu.ok_or(reason::PROOF_HTU)?;
         let htu_ok = match &rules.origin {
             Some(origin) => origin.matches(&htu, target.uri.path()),
-            None => Origin::of_request(target.uri, target.headers)
+            None => request_origin(rules.proxies.as_ref(), target)
                 .is_some_and(|origin| origin.matches(&htu, target.uri.path())),
         };
         if !htu_ok {
@@ -175,6 +181,16 @@ pub(crate) fn verify(
         })
     })
     .map_err(as_proof_error)
+}
+
+/// The origin the request was sent to, as far as the server can tell: a trusted proxy's
+/// forwarded scheme and host, else the request's own URI and `Host`.
+fn request_origin(proxies: Option<&TrustedProxies>, target: Target<'_>) -> Option<Origin> {
+    let forwarded = match proxies {
+        Some(proxies) => proxies.forwarded(target.headers, target.extensions),
+        None => Forwarded::Untrusted,
+    };
+    Origin::of_target(target.uri, target.headers, forwarded)
 }
 
 /// A base64url or JSON error inside a proof is the proof's, not the token's.

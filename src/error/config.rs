@@ -59,6 +59,9 @@ pub enum ConfigError {
     /// credentials or fragment, a client credential that cannot be sent, or an HTTP
     /// client that could not be made. Never shows a secret.
     InvalidIntrospection(String),
+    /// A trusted proxy that is neither an IP address nor a network (`10.0.0.0/8`), or an
+    /// empty list of them.
+    InvalidProxy(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -92,6 +95,13 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidScope(scope) => {
                 write!(f, "scope {scope:?} is not an RFC 6749 scope token")
             }
+            ConfigError::InvalidProxy(entry) if entry.is_empty() => {
+                f.write_str("trusted proxies: at least one address or network is needed")
+            }
+            ConfigError::InvalidProxy(entry) => write!(
+                f,
+                "trusted proxy {entry:?} is neither an IP address nor a network such as 10.0.0.0/8"
+            ),
             ConfigError::InvalidResource(url) => write!(
                 f,
                 "resource {url:?} must be an absolute http(s) URL without query or fragment"

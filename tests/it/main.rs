@@ -27,6 +27,7 @@ mod introspection;
 mod jwks;
 mod observe;
 mod properties;
+mod proxy;
 mod redis_store;
 mod revocation;
 mod revocation_window;
