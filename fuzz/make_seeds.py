@@ -294,6 +294,35 @@ def dpop_proofs():
     ]
 
 
+def forwarded_headers():
+    """Peer byte (0 127.0.0.1, 1 ::ffff:127.0.0.2, 2 192.0.2.1, 3 none), flags byte (bit 0:
+    htu from the forwarded values), then Host, X-Forwarded-Proto, X-Forwarded-Host, htu and
+    X-Forwarded-For lines, separated by newlines."""
+
+    def case(peer, flags, host, proto, fwd_host, htu, *forwarded_for):
+        fields = [host, proto, fwd_host, htu, *forwarded_for]
+        return bytes([peer, flags]) + "\n".join(fields).encode()
+
+    public = "https://api.example.test:8443/orders"
+    return [
+        ("trusted", case(0, 0, "127.0.0.1:8001", "https", "api.example.test:8443", public, "198.51.100.4")),
+        ("trusted-derived", case(0, 1, "127.0.0.1:8001", "https", "API.example.test:443", "")),
+        ("trusted-mapped", case(1, 0, "api.example.test", "", "", "http://api.example.test/orders")),
+        ("trusted-appended", case(0, 0, "x", "http, https", "evil.example, api.example.test:8443", public,
+                                  "1.1.1.1, 127.0.0.1", "203.0.113.9, 127.0.0.5")),
+        ("trusted-ftp", case(0, 1, "h", "ftp", "api.example.test", "")),
+        ("trusted-userinfo", case(0, 1, "h", "https", "user@api.example.test", "")),
+        ("trusted-bad-port", case(0, 1, "h", "https", "api.example.test:84x3", "")),
+        ("trusted-xff-unknown", case(0, 0, "h", "https", "api.example.test", public, "unknown")),
+        ("trusted-xff-ports", case(0, 0, "h", "", "", "", "[2001:db8::1]:4711, 127.0.0.1:80")),
+        ("untrusted-spoof", case(2, 0, "api.example.test", "https", "evil.example", "https://evil.example/orders",
+                                 "127.0.0.1")),
+        ("untrusted-own-host", case(2, 0, "api.example.test", "https", "evil.example", "http://api.example.test/orders")),
+        ("no-peer", case(3, 1, "api.example.test", "https", "api.example.test", "", "10.0.0.1")),
+        ("non-ascii", case(0, 1, "h", "https", "api.exämple.test", "", "198.51.100.\u00ff")),
+    ]
+
+
 def main() -> None:
     write("validator_tokens", validator_tokens())
     write("signed_claims", signed_claims())
@@ -303,6 +332,7 @@ def main() -> None:
     write("revocation_messages", revocation_messages())
     write("dpop_proofs", dpop_proofs())
     write("claim_answers", claim_answers())
+    write("forwarded_headers", forwarded_headers())
     for name in ("wycheproof", "jose-cookbook"):
         shutil.copyfile(VECTORS / name / "LICENSE", CORPUS / f"LICENSE-{name}")
 

@@ -1451,3 +1451,230 @@ pub fn claim_answers(data: &[u8]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// forwarded_headers: X-Forwarded-* believed from trusted proxies only
+// ---------------------------------------------------------------------------------------------
+
+/// 127.0.0.0/8 and ::1 are the trusted proxies; the peer is an `IpAddr` in the extensions.
+fn fuzz_proxies() -> tower_jwt_auth::TrustedProxies {
+    tower_jwt_auth::TrustedProxies::new(["127.0.0.0/8", "::1"], |extensions| {
+        extensions.get::<std::net::IpAddr>().copied()
+    })
+    .expect("valid networks")
+}
+
+static FORWARDED_SERVICE: LazyLock<Auth> = LazyLock::new(|| {
+    tower_jwt_auth::install_crypto_provider();
+    JwtAuthLayer::<Value>::builder(
+        StaticKey::hmac(Algorithm::HS256, SECRET).expect("the secret is long enough"),
+    )
+    .algorithms([Algorithm::HS256])
+    .trusted_proxies(fuzz_proxies())
+    .dpop_replay_store(AcceptEveryProof)
+    .build()
+    .expect("the layer builds")
+    .layer(service_fn(dpop_inner as InnerFn))
+});
+
+/// The client address by the rule `TrustedProxies::client_addr` documents: the peer,
+/// unless it is a trusted proxy; then `X-Forwarded-For` read right to left up to the first
+/// entry that is not a trusted proxy; an unreadable entry on the way means unknown.
+fn expected_client(
+    peer: Option<std::net::IpAddr>,
+    trusted: impl Fn(std::net::IpAddr) -> bool,
+    forwarded_for: &[&[u8]],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for line in forwarded_for.iter().rev() {
+        let line = std::str::from_utf8(line).ok()?;
+        if !line.is_ascii() {
+            return None;
+        }
+        for entry in line.rsplit(',') {
+            let entry = entry.trim();
+            client = entry
+                .parse::<std::net::IpAddr>()
+                .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+                .ok()?
+                .to_canonical();
+            if !trusted(client) {
+                return Some(client);
+            }
+        }
+    }
+    Some(client)
+}
+
+/// Arbitrary `Host`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-For` values
+/// from a trusted, an untrusted or an unknown peer, with a DPoP proof for an `htu` the
+/// input chooses (or builds from the forwarded values). Never panics, and:
+/// - `client_addr` is exactly the documented rule;
+/// - from a peer that is not trusted, the layer answers exactly as it does with every
+///   `X-Forwarded-*` header removed;
+/// - a proof is accepted from a trusted peer only for the host the proxy forwarded (the
+///   rightmost `X-Forwarded-Host` entry, else `Host`), and never when the rightmost
+///   `X-Forwarded-Proto` entry is neither `http` nor `https`.
+///
+/// Byte 0 picks the peer (127.0.0.1, ::ffff:127.0.0.2, 192.0.2.1, none); byte 1's bit 0
+/// builds `htu` from the forwarded values instead of taking it from the input. The rest,
+/// split at `\n`: Host, X-Forwarded-Proto, X-Forwarded-Host, `htu`, then one
+/// X-Forwarded-For line per remaining field. An empty field sends no header. Returns
+/// whether the request reached the inner service.
+pub fn forwarded_headers(data: &[u8]) -> bool {
+    use std::net::IpAddr;
+    let (peer_choice, flags, rest) = match data {
+        [peer_choice, flags, rest @ ..] => (*peer_choice, *flags, rest),
+        _ => (0, 0, data),
+    };
+    let peer: Option<IpAddr> = match peer_choice % 4 {
+        0 => Some([127, 0, 0, 1].into()),
+        1 => Some("::ffff:127.0.0.2".parse().expect("an address")),
+        2 => Some([192, 0, 2, 1].into()),
+        _ => None,
+    };
+    let fields: Vec<&[u8]> = rest.split(|&b| b == b'\n').collect();
+    let field = |i: usize| fields.get(i).copied().filter(|f| !f.is_empty());
+    let (host, proto, fwd_host) = (field(0), field(1), field(2));
+    let forwarded_for: Vec<&[u8]> = fields
+        .iter()
+        .skip(4)
+        .copied()
+        .filter(|f| !f.is_empty())
+        .collect();
+
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: Option<&[u8]>| {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v).ok()) {
+            headers.append(name, value);
+        }
+    };
+    put("host", host);
+    put("x-forwarded-proto", proto);
+    put("x-forwarded-host", fwd_host);
+    for line in &forwarded_for {
+        put("x-forwarded-for", Some(line));
+    }
+    let sent_for: Vec<&[u8]> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+
+    // client_addr, against the documented rule.
+    let proxies = fuzz_proxies();
+    let mut extensions = http::Extensions::new();
+    if let Some(peer) = peer {
+        extensions.insert(peer);
+    }
+    let trusted = |ip: IpAddr| {
+        let ip = ip.to_canonical();
+        ip == IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+            || matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 127)
+    };
+    assert_eq!(
+        proxies.client_addr(&headers, &extensions),
+        expected_client(peer, trusted, &sent_for),
+        "client_addr"
+    );
+
+    // The layer, with a proof for `htu`.
+    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+    let htu = if flags & 1 == 1 {
+        format!(
+            "{}://{}/orders",
+            text(proto).unwrap_or_default(),
+            text(fwd_host).unwrap_or_default()
+        )
+    } else {
+        text(field(3)).unwrap_or_default()
+    };
+    let fixture = &*DPOP;
+    let payload = serde_json::json!({
+        "jti": next_jti(), "htm": "GET", "htu": htu, "iat": now(), "ath": fixture.ath,
+    });
+    let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": fixture.jwk });
+    let proof = sign_proof(
+        &fixture.key,
+        header.to_string().as_bytes(),
+        payload.to_string().as_bytes(),
+    );
+    let call = |headers: &HeaderMap| {
+        let mut request = Request::get("/orders")
+            .header("authorization", format!("DPoP {}", fixture.token))
+            .header(
+                "dpop",
+                HeaderValue::from_bytes(&proof).expect("a proof is ASCII"),
+            )
+            .body(())
+            .expect("the request builds");
+        request.headers_mut().extend(headers.clone());
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(peer);
+        }
+        let mut service = FORWARDED_SERVICE.clone();
+        let response =
+            block_on(async { service.ready().await.expect("ready").call(request).await })
+                .expect("infallible");
+        response.status()
+    };
+    let status = call(&headers);
+    assert!(
+        status == INNER_STATUS || status == StatusCode::UNAUTHORIZED,
+        "unexpected status {status}"
+    );
+    let peer_trusted = peer.is_some_and(trusted);
+    if !peer_trusted {
+        let mut plain = headers.clone();
+        for name in ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-for"] {
+            plain.remove(name);
+        }
+        assert_eq!(
+            status,
+            call(&plain),
+            "forwarded headers from an untrusted peer mattered"
+        );
+        return status == INNER_STATUS;
+    }
+    if status != INNER_STATUS {
+        return false;
+    }
+    let rightmost = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_owned())
+    };
+    if let Some(proto) = rightmost("x-forwarded-proto") {
+        assert!(
+            proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("https"),
+            "accepted with X-Forwarded-Proto {proto:?}"
+        );
+    }
+    let expected_host = rightmost("x-forwarded-host")
+        .or_else(|| {
+            headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .and_then(|authority| authority.parse::<http::uri::Authority>().ok())
+        .map(|authority| authority.host().to_ascii_lowercase());
+    let htu_host = htu
+        .split(['?', '#'])
+        .next()
+        .and_then(|u| u.parse::<http::Uri>().ok())
+        .and_then(|u| u.host().map(str::to_ascii_lowercase));
+    assert!(
+        expected_host.is_some() && htu_host == expected_host,
+        "accepted htu {htu:?} for forwarded host {expected_host:?}"
+    );
+    true
+}

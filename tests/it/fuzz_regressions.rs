@@ -259,3 +259,29 @@ fn dpop_proofs_seeds_hold() {
         "json-iat-string"
     )));
 }
+
+#[test]
+fn forwarded_headers_seeds_hold() {
+    seeds("forwarded_headers").iter().for_each(|s| {
+        fuzz_checks::forwarded_headers(s);
+    });
+    let accepted = |name| fuzz_checks::forwarded_headers(&seed("forwarded_headers", name));
+    // The proxy's public URL, built or given; the request's own Host from a client.
+    for name in [
+        "trusted",
+        "trusted-derived",
+        "trusted-appended",
+        "untrusted-own-host",
+    ] {
+        assert!(accepted(name), "{name}");
+    }
+    // A client's invented host, a scheme or host that is not one.
+    for name in [
+        "untrusted-spoof",
+        "trusted-ftp",
+        "trusted-userinfo",
+        "trusted-bad-port",
+    ] {
+        assert!(!accepted(name), "{name}");
+    }
+}

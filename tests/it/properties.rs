@@ -388,4 +388,30 @@ proptest! {
         data.extend_from_slice(payload.as_bytes());
         fuzz_checks::dpop_proofs(&data);
     }
+
+    #[test]
+    fn forwarded_headers_are_believed_from_trusted_peers_only(
+        peer in 0u8..4,
+        derived in any::<bool>(),
+        host in prop::sample::select(vec!["api.example.test", "127.0.0.1:8001", "", "a b"]),
+        proto in prop::sample::select(vec!["https", "http", "HTTPS", "ftp", "", "http, https"]),
+        fwd_host in prop::sample::select(vec![
+            "api.example.test", "API.example.test:8443", "evil.example, api.example.test",
+            "u@api.example.test", "api.example.test:x", "", ",",
+        ]),
+        htu in prop::sample::select(vec![
+            "https://api.example.test/orders", "http://api.example.test/orders",
+            "https://api.example.test:8443/orders", "https://evil.example/orders", "",
+        ]),
+        forwarded_for in prop::collection::vec(
+            prop::sample::select(vec!["198.51.100.4", "127.0.0.1", "::1", "unknown", "10.0.0.1:80", "1.1.1.1, 127.0.0.3"]),
+            0..3,
+        ),
+    ) {
+        let mut data = vec![peer, u8::from(derived)];
+        let mut fields = vec![host, proto, fwd_host, htu];
+        fields.extend(forwarded_for);
+        data.extend_from_slice(fields.join("\n").as_bytes());
+        let _accepted = fuzz_checks::forwarded_headers(&data);
+    }
 }
