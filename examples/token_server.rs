@@ -14,6 +14,9 @@
 //!   then behave as one service; unset, they stay in this process's memory. With it set,
 //!   the server does not start until Redis answers (a store it cannot load would refuse
 //!   every request with 503).
+//! - `TRUSTED_PROXIES` (e.g. `127.0.0.1,::1`): the reverse proxies in front, whose
+//!   `X-Forwarded-For` names the client for the per-client login limit (see below). Unset,
+//!   the peer address is the client.
 //! - `LOGIN_IP_PER_MINUTE` / `LOGIN_IP_BURST` (defaults 10 / 5): login attempts one client
 //!   may make, sustained per minute and at once.
 //! - `LOGIN_USERNAME_PER_MINUTE` / `LOGIN_USERNAME_BURST` (defaults 5 / 3): login attempts
@@ -37,10 +40,12 @@
 //! Logins are guarded, cheapest check first:
 //! 1. **per client**: a GCRA bucket ([`governor`]) keyed by the peer's IP address (an IPv6
 //!    client by its /64, which one host usually holds whole), checked before the body is
-//!    read. Behind a reverse proxy (nginx in production) the peer is the proxy: there the key
-//!    must come from the `X-Forwarded-For` entry that the *trusted* proxy appended (the
-//!    rightmost one not added by a trusted hop), never from the header as the client sent
-//!    it. This example uses the peer address.
+//!    read. Behind a reverse proxy (nginx in production) the peer is the proxy: with
+//!    `TRUSTED_PROXIES` set, the key is the `X-Forwarded-For` entry that the trusted proxy
+//!    appended (the rightmost one not added by a trusted hop, [`TrustedProxies::client_addr`]),
+//!    never the header as the client sent it; a request from any other peer is keyed by
+//!    that peer. When the deciding entry is unreadable, the proxy's own address is the
+//!    key: such requests share one bucket rather than choose their own.
 //! 2. **per username**: a second bucket keyed by the username in the body, whether or not
 //!    it exists, so a guess at one account spread over many addresses is slowed too. A
 //!    flood at someone's username delays their logins by seconds (the bucket refills), it
@@ -81,7 +86,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tower_jwt_auth::issue::{IssueError, SigningKey, TokenIssuer};
 use tower_jwt_auth::revocation::RedisRevocationStore;
-use tower_jwt_auth::{Algorithm, Claims};
+use tower_jwt_auth::{Algorithm, Claims, TrustedProxies};
 
 /// The largest request body any endpoint reads; a larger one is 413.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -259,6 +264,8 @@ pub struct AppState {
     /// Verified against for unknown users, so that they take as long as wrong passwords.
     decoy: Arc<String>,
     guard: Arc<LoginGuard>,
+    /// The reverse proxies whose `X-Forwarded-For` names the client.
+    proxies: Option<TrustedProxies>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -295,7 +302,22 @@ impl AppState {
             users: Arc::new(users),
             decoy: Arc::new(decoy),
             guard: Arc::new(LoginGuard::new(&LoginLimits::default())),
+            proxies: None,
         }
+    }
+
+    /// The same state behind `proxies`: logins are limited per forwarded client.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
+    /// The per-client rate-limit key of a request from `peer`.
+    fn client(&self, request: &Request, peer: IpAddr) -> IpAddr {
+        self.proxies
+            .as_ref()
+            .and_then(|proxies| proxies.client_addr(request.headers(), request.extensions()))
+            .unwrap_or(peer)
     }
 
     /// The same state with fresh login guards under `limits`.
@@ -440,8 +462,9 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
         return detail(StatusCode::INTERNAL_SERVER_ERROR, "Server misconfigured.");
     };
     let guard = &state.guard;
-    if let Err(refusal) = guard.check_client(peer.ip()) {
-        tracing::debug!(peer = %peer.ip(), "login rate-limited per client");
+    let client = state.client(&request, peer.ip());
+    if let Err(refusal) = guard.check_client(client) {
+        tracing::debug!(%client, "login rate-limited per client");
         return refusal.into_response();
     }
     let login = match JsonBody::<Login>::from_request(request, &state).await {
@@ -449,7 +472,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
         Err(response) => return response,
     };
     if let Err(refusal) = guard.check_username(&login.username) {
-        tracing::debug!(peer = %peer.ip(), "login rate-limited per username");
+        tracing::debug!(%client, "login rate-limited per username");
         return refusal.into_response();
     }
     let slot = match guard.hashing_slot().await {
@@ -596,7 +619,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = issuer.build()?;
     let limits = LoginLimits::from_env()?;
     tracing::info!(?limits, "login limits");
-    let state = AppState::new(issuer, &username, &password).with_limits(&limits);
+    let mut state = AppState::new(issuer, &username, &password).with_limits(&limits);
+    if let Ok(proxies) = std::env::var("TRUSTED_PROXIES") {
+        let proxies = TrustedProxies::new(proxies.split(','), |extensions| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+        .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
+        tracing::info!(?proxies, "behind trusted proxies");
+        state = state.with_trusted_proxies(proxies);
+    }
     state.spawn_pruning();
     let app = app(state)?;
 
@@ -607,8 +640,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Try:\n  curl -s -X POST -H 'content-type: application/json' \
          -d '{{\"username\":\"{username}\",\"password\":\"…\"}}' http://{addr}/api/token/\n"
     );
-    // The peer address is the per-client rate-limit key (see the module documentation
-    // for running behind a proxy).
+    // The peer address (or, from a trusted proxy, the client it forwards) is the
+    // per-client rate-limit key.
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

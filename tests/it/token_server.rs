@@ -533,9 +533,15 @@ async fn a_second_service_validates_access_tokens_through_the_jwks() {
 
 // --- the login guards ---------------------------------------------------------------------
 
-/// `POST path` with a JSON `body` from the local address `from` (any of 127.0.0.0/8 on
-/// Linux): another client as far as the server can tell.
-async fn post_json_from(from: IpAddr, addr: SocketAddr, path: &str, body: &Value) -> Reply {
+/// `POST path` with a JSON `body` and `headers` from the local address `from` (any of
+/// 127.0.0.0/8 on Linux): another client as far as the server can tell.
+async fn post_json_from(
+    from: IpAddr,
+    headers: &[(&str, &str)],
+    addr: SocketAddr,
+    path: &str,
+    body: &Value,
+) -> Reply {
     use http_body_util::BodyExt;
     use hyper_util::client::legacy::Client;
     use hyper_util::client::legacy::connect::HttpConnector;
@@ -544,10 +550,14 @@ async fn post_json_from(from: IpAddr, addr: SocketAddr, path: &str, body: &Value
     let mut connector = HttpConnector::new();
     connector.set_local_address(Some(from));
     let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method("POST")
         .uri(format!("http://{addr}{path}"))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
     let response = client.request(request).await.unwrap();
@@ -616,14 +626,57 @@ async fn another_client_address_has_its_own_bucket() {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
     );
-    let reply = post_json_from(first, addr, LOGIN, &credentials("alice", "guess")).await;
+    let reply = post_json_from(first, &[], addr, LOGIN, &credentials("alice", "guess")).await;
     expect(&reply, StatusCode::UNAUTHORIZED);
-    let reply = post_json_from(first, addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    let reply = post_json_from(first, &[], addr, LOGIN, &credentials(USER, PASSWORD)).await;
     expect_throttled(&reply);
 
-    let reply = post_json_from(second, addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    let reply = post_json_from(second, &[], addr, LOGIN, &credentials(USER, PASSWORD)).await;
     pair(&expect(&reply, StatusCode::OK));
-    let reply = post_json_from(second, addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    let reply = post_json_from(second, &[], addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    expect_throttled(&reply);
+}
+
+/// Behind nginx at 127.0.0.1: its `X-Forwarded-For` entry keys the bucket; the same
+/// header from 127.0.0.2, which is not the proxy, is the client's invention and ignored.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_has_the_bucket() {
+    let proxy = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    let stranger = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let proxies = tower_jwt_auth::TrustedProxies::new(["127.0.0.1"], |extensions| {
+        extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+    })
+    .unwrap();
+    let state = AppState::new(issuer(), USER, PASSWORD)
+        .with_limits(&tight(1, 100))
+        .with_trusted_proxies(proxies);
+    let addr = start_with(state).await;
+    let guess = credentials("alice", "guess");
+    let forwarded = |client| [("x-forwarded-for", client)];
+
+    // Two clients behind the proxy, one bucket each; a client's own entry left of the
+    // proxy's does not move it to another bucket.
+    let reply = post_json_from(proxy, &forwarded("198.51.100.1"), addr, LOGIN, &guess).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json_from(
+        proxy,
+        &forwarded("203.0.113.5, 198.51.100.1"),
+        addr,
+        LOGIN,
+        &guess,
+    )
+    .await;
+    expect_throttled(&reply);
+    let reply = post_json_from(proxy, &forwarded("198.51.100.2"), addr, LOGIN, &guess).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+
+    // Not the proxy: keyed by its own address whatever it forwards.
+    let reply = post_json_from(stranger, &forwarded("198.51.100.3"), addr, LOGIN, &guess).await;
+    expect(&reply, StatusCode::UNAUTHORIZED);
+    let reply = post_json_from(stranger, &forwarded("198.51.100.4"), addr, LOGIN, &guess).await;
     expect_throttled(&reply);
 }
 
@@ -635,23 +688,23 @@ async fn one_username_is_limited_across_clients_and_another_username_is_not() {
     let clients = [1, 2, 3].map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)));
 
     // A correct login inside the limit works; the guesses at it come from other clients.
-    let reply = post_json_from(clients[0], addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    let reply = post_json_from(clients[0], &[], addr, LOGIN, &credentials(USER, PASSWORD)).await;
     pair(&expect(&reply, StatusCode::OK));
-    let reply = post_json_from(clients[1], addr, LOGIN, &credentials(USER, "guess")).await;
+    let reply = post_json_from(clients[1], &[], addr, LOGIN, &credentials(USER, "guess")).await;
     expect(&reply, StatusCode::UNAUTHORIZED);
-    let reply = post_json_from(clients[2], addr, LOGIN, &credentials(USER, "guess")).await;
+    let reply = post_json_from(clients[2], &[], addr, LOGIN, &credentials(USER, "guess")).await;
     expect_throttled(&reply);
     // The right password does not get past the bucket either.
-    let reply = post_json_from(clients[0], addr, LOGIN, &credentials(USER, PASSWORD)).await;
+    let reply = post_json_from(clients[0], &[], addr, LOGIN, &credentials(USER, PASSWORD)).await;
     expect_throttled(&reply);
 
     // Another username, from the same clients, has a bucket of its own; an unknown
     // username has one too (a limit says nothing about whether the account exists).
-    let reply = post_json_from(clients[2], addr, LOGIN, &credentials("mallory", "x")).await;
+    let reply = post_json_from(clients[2], &[], addr, LOGIN, &credentials("mallory", "x")).await;
     expect(&reply, StatusCode::UNAUTHORIZED);
-    let reply = post_json_from(clients[1], addr, LOGIN, &credentials("mallory", "x")).await;
+    let reply = post_json_from(clients[1], &[], addr, LOGIN, &credentials("mallory", "x")).await;
     expect(&reply, StatusCode::UNAUTHORIZED);
-    let reply = post_json_from(clients[0], addr, LOGIN, &credentials("mallory", "x")).await;
+    let reply = post_json_from(clients[0], &[], addr, LOGIN, &credentials("mallory", "x")).await;
     expect_throttled(&reply);
 }
 
