@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The production topology on one machine, with one command: redis-server, two
 # examples/token_server instances sharing REDIS_URL and JWT_PRIVATE_KEY_FILE, and nginx in
-# front (TLS with a CA made here, HTTP/2, login rate limit, body limit) on loopback.
+# front (TLS with a CA made here, HTTP/2, login rate limit, body limit) on loopback. The
+# instances trust nginx (TRUSTED_PROXIES=127.0.0.1) for X-Forwarded-For/-Proto/-Host.
 #
 #   deploy/local.sh                      # https://localhost:8443/
 #   HTTPS_PORT=9443 STATE_DIR=/tmp/jwt deploy/local.sh
@@ -111,10 +112,10 @@ echo $! >"$STATE_DIR/redis.pid"
 
 # --- two instances, one service
 start_instance() { # name port
-    printf 'PORT=%s\nREDIS_URL=redis://127.0.0.1:%s/\nJWT_PRIVATE_KEY_FILE=%s\nJWT_ALGORITHM=ES256\nBINARY=%s\n' \
+    printf 'PORT=%s\nREDIS_URL=redis://127.0.0.1:%s/\nJWT_PRIVATE_KEY_FILE=%s\nJWT_ALGORITHM=ES256\nTRUSTED_PROXIES=127.0.0.1\nBINARY=%s\n' \
         "$2" "$redis_port" "$STATE_DIR/jwt.key" "$PWD/$binary" >"$STATE_DIR/$1.env"
     PORT=$2 REDIS_URL="redis://127.0.0.1:$redis_port/" JWT_PRIVATE_KEY_FILE="$STATE_DIR/jwt.key" \
-        JWT_ALGORITHM=ES256 "$binary" >>"$STATE_DIR/$1.log" 2>&1 &
+        JWT_ALGORITHM=ES256 TRUSTED_PROXIES=127.0.0.1 "$binary" >>"$STATE_DIR/$1.log" 2>&1 &
     echo $! >"$STATE_DIR/$1.pid"
 }
 start_instance token_server_a "$port_a"
