@@ -81,7 +81,7 @@ impl TrustedProxies {
     /// Proxies at these addresses or networks (`"127.0.0.1"`, `"10.0.0.0/8"`, `"::1"`,
     /// `"fd00::/8"`), and `peer`, which finds a request's peer address in its extensions.
     /// An entry that is neither an address nor a network fails with
-    /// [`ConfigError::InvalidProxy`], and so does an empty list.
+    /// [`ConfigError::InvalidProxy`], an empty list with [`ConfigError::NoTrustedProxies`].
     pub fn new<S: AsRef<str>>(
         networks: impl IntoIterator<Item = S>,
         peer: impl Fn(&Extensions) -> Option<IpAddr> + Send + Sync + 'static,
@@ -91,7 +91,7 @@ impl TrustedProxies {
             .map(|entry| parse_network(entry.as_ref()))
             .collect::<Result<Arc<[IpNet]>, _>>()?;
         if networks.is_empty() {
-            return Err(ConfigError::InvalidProxy(String::new()));
+            return Err(ConfigError::NoTrustedProxies);
         }
         Ok(TrustedProxies {
             networks,
@@ -244,7 +244,10 @@ mod tests {
             );
         }
         let none: [&str; 0] = [];
-        assert!(TrustedProxies::new(none, peer).is_err());
+        assert!(matches!(
+            TrustedProxies::new(none, peer),
+            Err(ConfigError::NoTrustedProxies)
+        ));
     }
 
     #[test]

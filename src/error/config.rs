@@ -59,9 +59,10 @@ pub enum ConfigError {
     /// credentials or fragment, a client credential that cannot be sent, or an HTTP
     /// client that could not be made. Never shows a secret.
     InvalidIntrospection(String),
-    /// A trusted proxy that is neither an IP address nor a network (`10.0.0.0/8`), or an
-    /// empty list of them.
+    /// A trusted proxy that is neither an IP address nor a network (`10.0.0.0/8`).
     InvalidProxy(String),
+    /// [`TrustedProxies`](crate::TrustedProxies) given no proxy at all.
+    NoTrustedProxies,
 }
 
 impl fmt::Display for ConfigError {
@@ -95,7 +96,7 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidScope(scope) => {
                 write!(f, "scope {scope:?} is not an RFC 6749 scope token")
             }
-            ConfigError::InvalidProxy(entry) if entry.is_empty() => {
+            ConfigError::NoTrustedProxies => {
                 f.write_str("trusted proxies: at least one address or network is needed")
             }
             ConfigError::InvalidProxy(entry) => write!(
