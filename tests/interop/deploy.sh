@@ -12,18 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 state=$(mktemp -d -t tower-jwt-auth-deploy.XXXXXX)
-failures=0
-passes=0
-
-expect() { # name, expected, actual
-    if [ "$2" = "$3" ]; then
-        passes=$((passes + 1)); echo "ok   $1"
-    else
-        failures=$((failures + 1)); echo "FAIL $1: expected [$2], got [$3]"
-    fi
-}
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=checks.sh
+. tests/interop/checks.sh
 
 local_pid=""
 cleanup() {
@@ -175,7 +165,7 @@ requests() { awk '/requests in/ {print $1}' "$1"; }
 failed() { # non-2xx plus socket errors
     awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1"
 }
-summary() { # name file
+load_summary() { # name file
     echo "     $1: $(requests "$2") requests, $(failed "$2") failed, $(awk '/^ +99%/ {print "p99 " $2}' "$2"), $(awk '/Requests\/sec/ {print $2 " requests/s"}' "$2")"
 }
 start_a() {
@@ -197,7 +187,7 @@ load=$!
 sleep 3
 kill -KILL "$(cat "$state/token_server_a.pid")"
 wait "$load"
-summary "failover (A killed at 3 s)" "$state/failover.txt"
+load_summary "failover (A killed at 3 s)" "$state/failover.txt"
 expect "failover: requests were sent" yes "$([ "$(requests "$state/failover.txt")" -gt 0 ] && echo yes)"
 expect "failover: no request failed" 0 "$(failed "$state/failover.txt")"
 after=0
@@ -222,7 +212,7 @@ sleep 3
 start_a
 lines_before=$(wc -l <"$state/nginx-access.log")
 wait "$load"
-summary "rolling restart (SIGTERM to A at 4 s, A back at ~9 s)" "$state/restart.txt"
+load_summary "rolling restart (SIGTERM to A at 4 s, A back at ~9 s)" "$state/restart.txt"
 expect "rolling restart: requests were sent" yes "$([ "$(requests "$state/restart.txt")" -gt 0 ] && echo yes)"
 expect "rolling restart: no request failed" 0 "$(failed "$state/restart.txt")"
 for _ in $(seq 20); do code -H "Authorization: Bearer $access" "$base/api/me" >/dev/null; done
@@ -251,7 +241,7 @@ expect "Redis paused: a logout (a write) is 503" 503 \
 python3 -c 'import sys, time; time.sleep(max(0, 5 - (time.time() - float(sys.argv[1]))))' "$paused_at"
 kill -CONT "$redis_pid"
 wait "$load"
-summary "Redis paused 5 s at 2 s" "$state/redis.txt"
+load_summary "Redis paused 5 s at 2 s" "$state/redis.txt"
 expect "Redis paused: reads (/api/me) never failed" 0 "$(failed "$state/redis.txt")"
 max_latency=$(awk '/Latency/ && !/Distribution/ {print $4}' "$state/redis.txt")
 expect "Redis paused: no read hung (the slowest under 1 s)" yes \
@@ -271,10 +261,9 @@ expect "a login for the measurement is 200" 200 "$(login)"
 access=$(field access)
 wrk_load 10 "$base/api/me" "$access" "$state/through.txt"
 wrk_load 10 "http://127.0.0.1:$PORT_B/api/me" "$access" "$state/direct.txt"
-summary "GET /api/me through nginx (TLS, both instances)" "$state/through.txt"
-summary "GET /api/me straight to instance B (plain HTTP)" "$state/direct.txt"
+load_summary "GET /api/me through nginx (TLS, both instances)" "$state/through.txt"
+load_summary "GET /api/me straight to instance B (plain HTTP)" "$state/direct.txt"
 expect "measurement: no request failed through nginx" 0 "$(failed "$state/through.txt")"
 expect "measurement: no request failed straight to B" 0 "$(failed "$state/direct.txt")"
 
-echo "deploy: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary deploy

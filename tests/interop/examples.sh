@@ -9,16 +9,7 @@ cargo build --quiet --examples
 examples=${CARGO_TARGET_DIR:-target}/debug/examples
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
-failures=0
-passes=0
-
-expect() { # name, expected, actual
-    if [ "$2" = "$3" ]; then
-        passes=$((passes + 1)); echo "ok   $1"
-    else
-        failures=$((failures + 1)); echo "FAIL $1: expected [$2], got [$3]"
-    fi
-}
+. "$(dirname "$0")/checks.sh"
 
 # Starts an example on a free port; waits until it has printed its sample token.
 start() { # example, port
@@ -40,7 +31,6 @@ stop() { # example
     expect "$1 exits 0 on SIGTERM" 0 "$status"
 }
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- axum -----------------------------------------------------------------------------
 p=$(port); mp=$(port)
@@ -315,5 +305,4 @@ expect "tonic: a gRPC call sent as an OPTIONS preflight gets grpc-status 16" 'gr
     "$(preflight_status)"
 stop tonic
 
-echo "examples: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary examples
