@@ -250,12 +250,17 @@ async fn answers_are_cached_positive_until_exp_and_negative_briefly() {
         assert_eq!(get_with_token(app, "/me", "revoked-one").await.status, 401);
     }
     assert_eq!(endpoint.calls(), 2, "an inactive answer is cached too");
-    // A token that expires in 1 s is asked about again after that.
-    endpoint.answer("short", active(json!({ "exp": now() + 1 })));
+    // A token that expires within 2 s is asked about again after that. Two seconds, not
+    // one: `exp` is in whole seconds, so `now() + 1` can be a few milliseconds away and
+    // already past when the answer is stored on a busy machine.
+    let exp = now() + 2;
+    endpoint.answer("short", active(json!({ "exp": exp })));
     assert_eq!(get_with_token(app, "/me", "short").await.status, 200);
     assert_eq!(get_with_token(app, "/me", "short").await.status, 200);
     assert_eq!(endpoint.calls(), 3);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    while now() <= exp {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     endpoint.answer("short", json!({ "active": false }));
     assert_eq!(get_with_token(app, "/me", "short").await.status, 401);
     assert_eq!(endpoint.calls(), 4);
