@@ -98,6 +98,7 @@ else
     cargo build --quiet --example token_server
 fi
 binary=${CARGO_TARGET_DIR:-target}/$PROFILE/examples/token_server
+case $binary in /*) ;; *) binary=$PWD/$binary ;; esac # the .env files name it absolutely
 
 redis_port=$(free_port)
 port_a=$(free_port)
@@ -113,7 +114,7 @@ echo $! >"$STATE_DIR/redis.pid"
 # --- two instances, one service
 start_instance() { # name port
     printf 'PORT=%s\nREDIS_URL=redis://127.0.0.1:%s/\nJWT_PRIVATE_KEY_FILE=%s\nJWT_ALGORITHM=ES256\nTRUSTED_PROXIES=127.0.0.1\nBINARY=%s\n' \
-        "$2" "$redis_port" "$STATE_DIR/jwt.key" "$PWD/$binary" >"$STATE_DIR/$1.env"
+        "$2" "$redis_port" "$STATE_DIR/jwt.key" "$binary" >"$STATE_DIR/$1.env"
     PORT=$2 REDIS_URL="redis://127.0.0.1:$redis_port/" JWT_PRIVATE_KEY_FILE="$STATE_DIR/jwt.key" \
         JWT_ALGORITHM=ES256 TRUSTED_PROXIES=127.0.0.1 "$binary" >>"$STATE_DIR/$1.log" 2>&1 &
     echo $! >"$STATE_DIR/$1.pid"
