@@ -31,7 +31,6 @@ stop() { # example
     expect "$1 exits 0 on SIGTERM" 0 "$status"
 }
 
-
 # --- axum -----------------------------------------------------------------------------
 p=$(port); mp=$(port)
 export METRICS_PORT=$mp
