@@ -434,15 +434,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        // A declared length over the limit is refused before the body is polled: hyper then
+        // never sends `100 Continue`, so a client that asked for it uploads nothing.
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+            return Err(body_too_large());
+        }
         match Json::<T>::from_request(request, state).await {
             Ok(Json(body)) => Ok(JsonBody(body)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(detail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("Request body is larger than {BODY_LIMIT} bytes."),
-            )),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(body_too_large())
+            }
             Err(rejection) => Err(detail(StatusCode::BAD_REQUEST, &rejection.body_text())),
         }
     }
+}
+
+fn body_too_large() -> Response {
+    detail(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("Request body is larger than {BODY_LIMIT} bytes."),
+    )
 }
 
 #[derive(Deserialize)]

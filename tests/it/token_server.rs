@@ -777,6 +777,31 @@ async fn a_body_over_the_limit_gets_413_and_a_small_malformed_one_400() {
     login(addr).await;
 }
 
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_413_without_100_continue() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = start(issuer()).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Headers only: a client that asked for 100-continue waits before sending the body.
+    let head = format!(
+        "POST {LOGIN} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answered and closed without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413 "),
+        "a final 413 first, no 100 Continue: {answer}"
+    );
+    assert!(answer.contains(r#"{"detail":"#), "{answer}");
+}
+
 // --- a failing revocation store ------------------------------------------------------------
 
 #[derive(Debug)]
