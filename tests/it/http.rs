@@ -1726,7 +1726,9 @@ print(json.dumps(out))
 #[tokio::test]
 #[ignore = "needs Python PyJWT; run scripts/test"]
 async fn tokens_minted_by_pyjwt_are_accepted() {
-    let probe = std::process::Command::new("python3")
+    // The interpreter `scripts/test` sets up, as in the other Python peers' tests.
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = std::process::Command::new(&python)
         .args(["-c", "import jwt, cryptography"])
         .output();
     assert!(
@@ -1734,7 +1736,7 @@ async fn tokens_minted_by_pyjwt_are_accepted() {
         "this test needs PyJWT: python3 -m pip install pyjwt cryptography"
     );
     let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys");
-    let output = std::process::Command::new("python3")
+    let output = std::process::Command::new(&python)
         .args(["-c", PYJWT_SCRIPT])
         .arg(std::str::from_utf8(SECRET_A).unwrap())
         .arg(keys)

@@ -3,11 +3,10 @@
 //! cache hits and misses, the decision-time histogram; and the `jwt_auth` span's fields,
 //! with `sub` hashed and the token nowhere.
 //!
-//! Each test records into its own local recorder and subscriber: `#[tokio::test]` runs on
-//! one thread, the in-process router included.
+//! Each test records into its own local recorder, and spans are captured per thread:
+//! `#[tokio::test]` runs on one thread, the in-process router included.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing;
@@ -15,6 +14,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::{Value, json};
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Requirement, StaticKey};
 
+use crate::support::traces::SpanCapture;
 use crate::support::*;
 
 /// Counters by `name{label=value,…}`, and the number of histogram samples by name.
@@ -202,65 +202,9 @@ async fn passing_requests_through_unauthenticated_count_as_anonymous() {
     assert_eq!(got.samples["jwt_auth_validation_duration_seconds"], 1);
 }
 
-/// A tracing layer keeping the fields of every `jwt_auth` span, as they were recorded.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<BTreeMap<String, String>>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for Spans
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        if attrs.metadata().name() != "jwt_auth" {
-            return;
-        }
-        let mut fields = BTreeMap::from([("id".to_owned(), id.into_u64().to_string())]);
-        attrs.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push(fields);
-    }
-
-    fn on_record(
-        &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let id = id.into_u64().to_string();
-        let mut spans = self.0.lock().unwrap();
-        if let Some(fields) = spans.iter_mut().rev().find(|f| f["id"] == id) {
-            values.record(&mut Fields(fields));
-        }
-    }
-}
-
 #[tokio::test]
 async fn each_request_has_a_span_with_outcome_alg_kid_iss_and_a_hashed_sub() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let spans = Spans::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(spans.clone())
-        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let _default = tracing::subscriber::set_default(subscriber);
-    // Another test's thread may have registered the span's callsite (finding no
-    // subscriber interested) while this one was being set: ask every callsite again.
-    tracing::callsite::rebuild_interest_cache();
-
+    let capture = SpanCapture::start();
     let auth = builder().build().unwrap();
     let app = in_process(
         Router::new()
@@ -284,7 +228,7 @@ async fn each_request_has_a_span_with_outcome_alg_kid_iss_and_a_hashed_sub() {
     );
     assert_eq!(get_with_token(app, "/me", &expired).await.status, 401);
 
-    let spans = spans.0.lock().unwrap().clone();
+    let spans = capture.finish();
     assert_eq!(spans.len(), 3, "{spans:#?}");
     let hashed = &spans[0]["sub"];
     assert_eq!(hashed.len(), 16);

@@ -842,52 +842,8 @@ proptest! {
 // Tracing (feature `tracing`)
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `f` and returns what the fmt subscriber wrote on this thread meanwhile.
 #[cfg(feature = "tracing")]
-fn capture_logs(f: impl FnOnce()) -> String {
-    use std::cell::RefCell;
-    use std::io::Write;
-    use std::sync::Once;
-
-    thread_local! {
-        static CAPTURED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
-    }
-
-    /// Appends to this thread's capture buffer while one is open, else drops the bytes.
-    struct ThreadBuffer;
-    impl Write for ThreadBuffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            CAPTURED.with_borrow_mut(|captured| {
-                if let Some(buffer) = captured {
-                    buffer.extend_from_slice(bytes);
-                }
-            });
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    // One process-wide subscriber, installed once: a scoped (`with_default`) subscriber
-    // races tracing's global callsite-interest cache when tests run in parallel (a callsite
-    // first hit on a thread with no subscriber can be cached as "never", and an event is
-    // then silently skipped). A global one makes every callsite's interest "always".
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(|| ThreadBuffer)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
-    });
-
-    CAPTURED.with_borrow_mut(|captured| *captured = Some(Vec::new()));
-    f();
-    let logs = CAPTURED.with_borrow_mut(Option::take).unwrap_or_default();
-    String::from_utf8(logs).unwrap()
-}
+use crate::support::traces::capture_logs;
 
 #[cfg(feature = "tracing")]
 fn hs256_validator() -> Validator<TestClaims> {

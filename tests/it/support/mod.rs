@@ -17,6 +17,7 @@ use tower_jwt_auth::VerificationKey;
 
 pub mod dpop;
 pub mod redis_server;
+pub mod traces;
 
 /// The claims type the tests deserialize into.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
